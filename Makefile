@@ -1,0 +1,35 @@
+# Two commands on a new machine: `make run` and `make test`.
+PYTHON ?= python3
+VENV   ?= .venv
+PY     := $(VENV)/bin/python
+STAMP  := $(VENV)/.installed
+EXTRAS ?= cpu,dev
+
+.PHONY: setup run test bench lint clean
+
+setup: $(STAMP)
+
+# Reinstalls only when the packaging changes; pip's cache (~/.cache/pip) keeps the
+# large wheels (torch) so a rebuilt venv does not download them again.
+$(STAMP): setup.cfg pyproject.toml
+	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "Python >= 3.11 is required")'
+	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -e '.[$(EXTRAS)]'
+	@touch $(STAMP)
+
+run: setup
+	$(PY) -m sidecar.demo
+
+test: setup
+	$(PY) -m pytest
+
+bench: setup
+	$(PY) benchmarks/rerank_throughput.py
+
+lint: setup
+	$(VENV)/bin/ruff check sidecar tests benchmarks
+	$(VENV)/bin/mypy sidecar
+
+clean:
+	rm -rf $(VENV) build *.egg-info .pytest_cache .mypy_cache .ruff_cache

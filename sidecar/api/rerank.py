@@ -1,0 +1,101 @@
+"""Rerank routes: Cohere v1 (``/v1/rerank``) and TEI (``/rerank``)."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Sequence
+
+from flask import Blueprint, Response, g, jsonify
+
+from sidecar.api.common import check_text_limit, deadline, parse_json, ready_engine, settings
+from sidecar.errors import ApiError
+from sidecar.schemas import (
+    CohereRerankRequest,
+    CohereRerankResponse,
+    CohereRerankResult,
+    RerankMeta,
+    TeiRank,
+    TeiRerankRequest,
+)
+
+bp = Blueprint("rerank", __name__)
+
+
+def _check_inputs(model: str | None, query: str, docs: Sequence[str], field: str) -> None:
+    s = settings()
+    g.items_field = field
+    if model and model not in _served_names():
+        raise ApiError(
+            "model_not_found",
+            f"model {model!r} is not served here; use one of {sorted(_served_names())}",
+            "model",
+        )
+    if not query.strip():
+        raise ApiError("empty_input", "query is empty", "query")
+    check_text_limit(query, s.max_query_chars, "query")
+    if not docs:
+        raise ApiError("empty_input", f"{field} is empty; send at least one", field)
+    if len(docs) > s.max_documents:
+        raise ApiError(
+            "payload_too_large",
+            f"{field} has {len(docs)} items; the limit is SIDECAR_MAX_DOCUMENTS="
+            f"{s.max_documents}",
+            field,
+        )
+    for i, doc in enumerate(docs):
+        check_text_limit(doc, s.max_document_chars, f"{field}[{i}]")
+
+
+def _served_names() -> set[str]:
+    eng = ready_engine()
+    names = {"default"}
+    if eng.reranker is not None:
+        names.add(eng.reranker.name)
+    if settings().rerank_model_name:
+        names.add(settings().rerank_model_name)
+    return names
+
+
+def _ranked(scores: Sequence[float]) -> list[int]:
+    # Stable: equal scores keep the incoming (recall) order.
+    return sorted(range(len(scores)), key=lambda i: -scores[i])
+
+
+@bp.post("/v1/rerank")
+def cohere_rerank() -> Response:
+    req = parse_json(CohereRerankRequest)
+    texts = req.document_texts()
+    _check_inputs(req.model, req.query, texts, "documents")
+    out = ready_engine().rerank(req.query, texts, req.instruction, req.truncate, deadline())
+    order = _ranked(out.scores)
+    if req.top_n is not None:
+        order = order[: req.top_n]
+    results = []
+    for i in order:
+        doc = None
+        if req.return_documents:
+            d = req.documents[i]
+            doc = {"text": d} if isinstance(d, str) else d.model_dump()
+        results.append(
+            CohereRerankResult(index=i, relevance_score=float(out.scores[i]), document=doc)
+        )
+    body = CohereRerankResponse(
+        id=str(uuid.uuid4()),
+        results=results,
+        meta=RerankMeta(model=out.model, cached=out.cached, tokens=out.tokens),
+    )
+    return jsonify(body.model_dump(exclude_none=True))
+
+
+@bp.post("/rerank")
+def tei_rerank() -> Response:
+    req = parse_json(TeiRerankRequest)
+    _check_inputs(None, req.query, req.texts, "texts")
+    texts = req.texts
+    out = ready_engine().rerank(req.query, texts, req.instruction, req.truncate, deadline())
+    values = out.raw if req.raw_scores else out.scores
+    ranks = [
+        TeiRank(index=i, score=float(values[i]), text=texts[i] if req.return_text else None)
+        for i in _ranked(values)
+    ]
+    return jsonify([r.model_dump(exclude_none=True) for r in ranks])

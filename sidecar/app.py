@@ -1,0 +1,55 @@
+"""The application factory: ``gunicorn 'sidecar.app:create_app()'``.
+
+Nothing happens at import time. ``create_app`` runs inside each gunicorn worker
+(never with ``--preload``), so models load after the fork, on a background thread;
+``/readyz`` turns 200 once they answer.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+
+from flask import Flask, Response, g, request
+
+from sidecar.api import embeddings, health, rerank
+from sidecar.api.common import register_engine_errors
+from sidecar.engine import Engine
+from sidecar.errors import register_error_handlers
+from sidecar.metrics import Metrics
+from sidecar.settings import Settings
+
+
+def create_app(settings: Settings | None = None, engine: Engine | None = None) -> Flask:
+    settings = settings or Settings.from_env()
+    logging.basicConfig(
+        level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+    )
+    app = Flask(__name__)
+    app.config["MAX_CONTENT_LENGTH"] = settings.max_body_bytes
+    app.json.sort_keys = False  # type: ignore[attr-defined]
+    app.json.ensure_ascii = False  # type: ignore[attr-defined]
+    metrics = Metrics()
+    app.extensions["sidecar.settings"] = settings
+    app.extensions["sidecar.metrics"] = metrics
+    app.extensions["sidecar.engine"] = engine or Engine(settings, metrics)
+
+    for bp in (rerank.bp, embeddings.bp, health.bp):
+        app.register_blueprint(bp)
+    register_error_handlers(app)
+    register_engine_errors(app)
+
+    @app.before_request
+    def _start_clock() -> None:
+        g.started = time.monotonic()
+
+    @app.after_request
+    def _observe(resp: Response) -> Response:
+        route = request.url_rule.rule if request.url_rule else "unmatched"
+        metrics.requests.labels(route, str(resp.status_code)).inc()
+        started = g.get("started")
+        if started is not None:
+            metrics.latency.labels(route).observe(time.monotonic() - started)
+        return resp
+
+    return app

@@ -1,0 +1,117 @@
+"""The OpenAPI 3.1 document, generated from the pydantic schemas so it cannot drift."""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from typing import Any
+
+from pydantic import BaseModel, TypeAdapter
+from pydantic.json_schema import models_json_schema
+
+from sidecar import __version__
+from sidecar.errors import ERROR_CODES
+from sidecar.schemas import (
+    CohereRerankRequest,
+    CohereRerankResponse,
+    EmbeddingsRequest,
+    EmbeddingsResponse,
+    ErrorEnvelope,
+    Health,
+    TeiRank,
+    TeiRerankRequest,
+)
+
+_REF = "#/components/schemas/{model}"
+
+
+def _ref(model: type[BaseModel]) -> dict[str, str]:
+    return {"$ref": _REF.format(model=model.__name__)}
+
+
+def _json(schema: dict[str, Any], description: str) -> dict[str, Any]:
+    return {"description": description, "content": {"application/json": {"schema": schema}}}
+
+
+def _errors(*statuses: int) -> dict[str, Any]:
+    out = {}
+    for status in statuses:
+        codes = sorted(c for c, s in ERROR_CODES.items() if s == status)
+        out[str(status)] = _json(_ref(ErrorEnvelope), "error: " + ", ".join(codes))
+    return out
+
+
+_INPUT_ERRORS = (400, 404, 413, 415, 422, 429, 500, 502, 503, 504)
+
+
+def _post(summary: str, req: type[BaseModel], ok: dict[str, Any]) -> dict[str, Any]:
+    return {
+        "post": {
+            "summary": summary,
+            "requestBody": {
+                "required": True,
+                "content": {"application/json": {"schema": _ref(req)}},
+            },
+            "responses": {"200": _json(ok, "success"), **_errors(*_INPUT_ERRORS)},
+        }
+    }
+
+
+@lru_cache(maxsize=1)
+def openapi_document() -> dict[str, Any]:
+    models: list[type[BaseModel]] = [
+        CohereRerankRequest,
+        CohereRerankResponse,
+        TeiRerankRequest,
+        TeiRank,
+        EmbeddingsRequest,
+        EmbeddingsResponse,
+        ErrorEnvelope,
+        Health,
+    ]
+    _, defs = models_json_schema(
+        [(m, "validation") for m in models], ref_template=_REF
+    )
+    schemas = defs.get("$defs", {})
+    tei_list = TypeAdapter(list[TeiRank]).json_schema(ref_template=_REF)
+    text = {"description": "Prometheus text format", "content": {"text/plain": {"schema": {"type": "string"}}}}
+    return {
+        "openapi": "3.1.0",
+        "info": {
+            "title": "ranking sidecar",
+            "version": __version__,
+            "description": "Rerank and embedding service for OpenSearch (ML Commons connectors).",
+        },
+        "paths": {
+            "/v1/rerank": _post(
+                "Rerank documents for a query (Cohere v1 shape)",
+                CohereRerankRequest,
+                _ref(CohereRerankResponse),
+            ),
+            "/rerank": _post(
+                "Rerank texts for a query (text-embeddings-inference shape)",
+                TeiRerankRequest,
+                tei_list,
+            ),
+            "/v1/embeddings": _post(
+                "Embed texts (OpenAI shape)", EmbeddingsRequest, _ref(EmbeddingsResponse)
+            ),
+            "/healthz": {"get": {"summary": "Liveness", "responses": {"200": _json(_ref(Health), "alive")}}},
+            "/readyz": {
+                "get": {
+                    "summary": "Readiness: models loaded and answering",
+                    "responses": {
+                        "200": _json(_ref(Health), "ready"),
+                        "503": _json(_ref(Health), "loading or failed"),
+                    },
+                }
+            },
+            "/metrics": {"get": {"summary": "Prometheus metrics", "responses": {"200": text}}},
+            "/openapi.json": {
+                "get": {
+                    "summary": "This document",
+                    "responses": {"200": _json({"type": "object"}, "OpenAPI 3.1")},
+                }
+            },
+        },
+        "components": {"schemas": schemas},
+    }

@@ -1,0 +1,175 @@
+"""Request and response shapes, in one place (pydantic v2).
+
+Wire formats follow the APIs that clients already speak:
+
+* ``POST /v1/rerank`` — Cohere v1 rerank (also what OpenSearch ML Commons' built-in
+  ``connector.pre_process.cohere.rerank`` / ``post_process.cohere.rerank`` functions send
+  and expect: every ``index`` back, ``relevance_score`` a float).
+* ``POST /rerank`` — text-embeddings-inference (TEI) rerank.
+* ``POST /v1/embeddings`` — OpenAI embeddings, plus ``input_type`` (query or document).
+"""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic_core import PydanticCustomError
+
+
+class _Request(BaseModel):
+    # Unknown fields are ignored (as Cohere, TEI and vLLM do) so that clients sending
+    # extra options keep working; type errors are never coerced away.
+    model_config = ConfigDict(extra="ignore", strict=True)
+
+
+class RerankDocument(BaseModel):
+    """A document given as an object; ``text`` is what gets scored."""
+
+    model_config = ConfigDict(extra="allow", strict=True)
+    text: str
+
+
+class CohereRerankRequest(_Request):
+    model: str | None = None
+    query: str
+    documents: list[str | RerankDocument]
+    top_n: int | None = Field(default=None, ge=1)
+    return_documents: bool = False
+    instruction: str | None = Field(
+        default=None,
+        description="Task instruction for instruction-following rerankers (Qwen3-Reranker). "
+        "Defaults to SIDECAR_DEFAULT_INSTRUCTION.",
+    )
+    truncate: bool = Field(
+        default=True,
+        description="Truncate pairs longer than SIDECAR_MAX_LENGTH tokens (the document is "
+        "cut, never the query); false answers 413 instead.",
+    )
+
+    @field_validator("documents", mode="before")
+    @classmethod
+    def _documents_are_text(cls, value: Any) -> Any:
+        if isinstance(value, list):
+            for i, doc in enumerate(value):
+                ok = isinstance(doc, str) or (
+                    isinstance(doc, dict) and isinstance(doc.get("text"), str)
+                )
+                if not ok:
+                    raise PydanticCustomError(
+                        "document_type",
+                        "documents[{index}] must be a string or an object with a string 'text'",
+                        {"index": i},
+                    )
+        return value
+
+    def document_texts(self) -> list[str]:
+        return [d if isinstance(d, str) else d.text for d in self.documents]
+
+
+class CohereDocument(BaseModel):
+    text: str
+
+
+class CohereRerankResult(BaseModel):
+    index: int
+    relevance_score: float
+    document: dict[str, Any] | None = None
+
+
+class ApiVersion(BaseModel):
+    version: str = "1"
+
+
+class BilledUnits(BaseModel):
+    search_units: int = 1
+
+
+class RerankMeta(BaseModel):
+    api_version: ApiVersion = ApiVersion()
+    billed_units: BilledUnits = BilledUnits()
+    model: str
+    cached: int = Field(description="How many of the pairs were answered from the cache.")
+    tokens: int = Field(description="Tokens of the pairs that were scored by the model.")
+
+
+class CohereRerankResponse(BaseModel):
+    id: str
+    results: list[CohereRerankResult]
+    meta: RerankMeta
+
+
+class TeiRerankRequest(_Request):
+    query: str
+    texts: list[str]
+    raw_scores: bool = False
+    return_text: bool = False
+    truncate: bool = True
+    instruction: str | None = None
+
+
+class TeiRank(BaseModel):
+    index: int
+    score: float
+    text: str | None = None
+
+
+InputType = Literal["query", "document", "search_query", "search_document"]
+
+
+class EmbeddingsRequest(_Request):
+    input: str | list[str]
+    model: str | None = None
+    dimensions: int | None = Field(default=None, ge=1)
+    encoding_format: Literal["float", "base64"] = "float"
+    input_type: InputType = Field(
+        default="document",
+        description="query: formatted as a search query (e5 'query: ', Qwen3-Embedding "
+        "'Instruct: ...\\nQuery:'); document: as a passage (e5 'passage: ', Qwen3 none).",
+    )
+    instruction: str | None = Field(
+        default=None,
+        description="Query instruction for instruction-aware embedders (Qwen3-Embedding).",
+    )
+    user: str | None = None
+
+    def texts(self) -> list[str]:
+        return [self.input] if isinstance(self.input, str) else list(self.input)
+
+    @property
+    def is_query(self) -> bool:
+        return self.input_type in ("query", "search_query")
+
+
+class EmbeddingData(BaseModel):
+    object: Literal["embedding"] = "embedding"
+    index: int
+    embedding: list[float] | str
+
+
+class EmbeddingUsage(BaseModel):
+    prompt_tokens: int
+    total_tokens: int
+
+
+class EmbeddingsResponse(BaseModel):
+    object: Literal["list"] = "list"
+    data: list[EmbeddingData]
+    model: str
+    usage: EmbeddingUsage
+
+
+class ErrorBody(BaseModel):
+    code: str
+    message: str
+    param: str | None = None
+
+
+class ErrorEnvelope(BaseModel):
+    error: ErrorBody
+
+
+class Health(BaseModel):
+    status: str
+    models: dict[str, Any] = {}
+    error: str | None = None

