@@ -9,18 +9,24 @@ from __future__ import annotations
 
 import logging
 import time
+from collections.abc import Callable
 
 from flask import Flask, Response, g, request
 
 from sidecar.api import embeddings, health, rerank
 from sidecar.api.common import register_engine_errors
+from sidecar.backends import LoadedBackends
 from sidecar.engine import Engine
 from sidecar.errors import register_error_handlers
 from sidecar.metrics import Metrics
 from sidecar.settings import Settings
 
 
-def create_app(settings: Settings | None = None, engine: Engine | None = None) -> Flask:
+def create_app(
+    settings: Settings | None = None,
+    loader: Callable[[Settings], LoadedBackends] | None = None,
+) -> Flask:
+    """Build the app. ``loader`` replaces how models are loaded (tests wrap real ones)."""
     settings = settings or Settings.from_env()
     logging.basicConfig(
         level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
@@ -32,7 +38,9 @@ def create_app(settings: Settings | None = None, engine: Engine | None = None) -
     metrics = Metrics()
     app.extensions["sidecar.settings"] = settings
     app.extensions["sidecar.metrics"] = metrics
-    app.extensions["sidecar.engine"] = engine or Engine(settings, metrics)
+    app.extensions["sidecar.engine"] = (
+        Engine(settings, metrics, loader) if loader else Engine(settings, metrics)
+    )
 
     for bp in (rerank.bp, embeddings.bp, health.bp):
         app.register_blueprint(bp)

@@ -15,6 +15,7 @@ import signal
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 import urllib.error
 import urllib.request
@@ -51,7 +52,7 @@ def wait_ready(base: str, proc: subprocess.Popen[bytes], timeout: float) -> None
     end = time.monotonic() + timeout
     while time.monotonic() < end:
         if proc.poll() is not None:
-            raise RuntimeError(f"the sidecar exited with code {proc.returncode}")
+            raise RuntimeError(f"the sidecar exited with code {proc.returncode}; see its log")
         try:
             with urllib.request.urlopen(base + "/readyz", timeout=2) as resp:
                 if resp.status == 200:
@@ -69,10 +70,17 @@ def main(argv: list[str] | None = None) -> int:
     port = free_port(int(os.environ.get("SIDECAR_PORT", "8080")))
     env = {**os.environ, "SIDECAR_PORT": str(port), "SIDECAR_HOST": "127.0.0.1"}
     base = f"http://127.0.0.1:{port}"
+    log_path = os.path.join(tempfile.gettempdir(), f"sidecar-demo-{port}.log")
     print(f"starting the sidecar on {base} (gunicorn, bundled model) ...", flush=True)
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "sidecar.serve"], env=env, start_new_session=True
-    )
+    print(f"server log: {log_path}", flush=True)
+    with open(log_path, "wb") as log:
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "sidecar.serve"],
+            env=env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
     try:
         wait_ready(base, proc, timeout=300)
         body = {"query": QUERIES[0], "documents": DOCS}
@@ -97,6 +105,12 @@ def main(argv: list[str] | None = None) -> int:
         return proc.returncode or 0
     except KeyboardInterrupt:
         return 0
+    except (RuntimeError, OSError) as exc:
+        print(f"\nerror: {exc}", file=sys.stderr)
+        with open(log_path, encoding="utf-8", errors="replace") as fh:
+            tail = fh.readlines()[-30:]
+        print("last lines of the server log:\n" + "".join(tail), file=sys.stderr)
+        return 1
     finally:
         if proc.poll() is None:
             os.killpg(proc.pid, signal.SIGTERM)

@@ -14,8 +14,8 @@ import numpy as np
 from sidecar.backends import LoadedBackends, load_backends
 from sidecar.backends.base import (
     BackendError,
-    EmbedKind,
     Embedder,
+    EmbedKind,
     InputTooLong,
     Pair,
     Prepared,

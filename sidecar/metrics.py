@@ -16,32 +16,50 @@ class Metrics:
         self.registry = CollectorRegistry()
         r = self.registry
         self.requests = Counter(
-            "sidecar_requests", "HTTP requests by route and status", ["route", "status"],
+            "sidecar_requests",
+            "HTTP requests by route and status",
+            ["route", "status"],
             registry=r,
         )
         self.latency = Histogram(
-            "sidecar_request_latency_seconds", "Request latency by route", ["route"],
-            buckets=LATENCY_BUCKETS, registry=r,
+            "sidecar_request_latency_seconds",
+            "Request latency by route",
+            ["route"],
+            buckets=LATENCY_BUCKETS,
+            registry=r,
         )
         self.batch_size = Histogram(
-            "sidecar_batch_size", "Items per model batch", ["model"], buckets=BATCH_BUCKETS,
+            "sidecar_batch_size",
+            "Items per model batch",
+            ["model"],
+            buckets=BATCH_BUCKETS,
             registry=r,
         )
         self.batch_tokens = Histogram(
-            "sidecar_batch_padded_tokens", "Padded tokens per model batch", ["model"],
-            buckets=(64, 256, 1024, 4096, 16384, 65536), registry=r,
+            "sidecar_batch_padded_tokens",
+            "Padded tokens per model batch",
+            ["model"],
+            buckets=(64, 256, 1024, 4096, 16384, 65536),
+            registry=r,
         )
         self.batch_seconds = Histogram(
-            "sidecar_batch_seconds", "Model time per batch", ["model"],
-            buckets=LATENCY_BUCKETS, registry=r,
+            "sidecar_batch_seconds",
+            "Model time per batch",
+            ["model"],
+            buckets=LATENCY_BUCKETS,
+            registry=r,
         )
         self.items = Counter(
-            "sidecar_items_scored", "Pairs scored or texts embedded by the model", ["model"],
+            "sidecar_items_scored",
+            "Pairs scored or texts embedded by the model",
+            ["model"],
             registry=r,
         )
         self.items_per_second = Gauge(
-            "sidecar_items_per_second", "Throughput of the last model batch (pairs/s)",
-            ["model"], registry=r,
+            "sidecar_items_per_second",
+            "Throughput of the last model batch (pairs/s)",
+            ["model"],
+            registry=r,
         )
         self.queue_depth = Gauge(
             "sidecar_queue_depth", "Items waiting for the model", ["model"], registry=r
@@ -49,7 +67,9 @@ class Metrics:
         self.cache_hits = Counter("sidecar_cache_hits", "Score cache hits", registry=r)
         self.cache_misses = Counter("sidecar_cache_misses", "Score cache misses", registry=r)
         self.model_load_seconds = Gauge(
-            "sidecar_model_load_seconds", "Time to load each model", ["role", "model"],
+            "sidecar_model_load_seconds",
+            "Time to load each model",
+            ["role", "model"],
             registry=r,
         )
         self.model_ready = Gauge(

@@ -68,12 +68,13 @@ def openapi_document() -> dict[str, Any]:
         ErrorEnvelope,
         Health,
     ]
-    _, defs = models_json_schema(
-        [(m, "validation") for m in models], ref_template=_REF
-    )
+    _, defs = models_json_schema([(m, "validation") for m in models], ref_template=_REF)
     schemas = defs.get("$defs", {})
     tei_list = TypeAdapter(list[TeiRank]).json_schema(ref_template=_REF)
-    text = {"description": "Prometheus text format", "content": {"text/plain": {"schema": {"type": "string"}}}}
+    text = {
+        "description": "Prometheus text format",
+        "content": {"text/plain": {"schema": {"type": "string"}}},
+    }
     return {
         "openapi": "3.1.0",
         "info": {
@@ -95,7 +96,9 @@ def openapi_document() -> dict[str, Any]:
             "/v1/embeddings": _post(
                 "Embed texts (OpenAI shape)", EmbeddingsRequest, _ref(EmbeddingsResponse)
             ),
-            "/healthz": {"get": {"summary": "Liveness", "responses": {"200": _json(_ref(Health), "alive")}}},
+            "/healthz": {
+                "get": {"summary": "Liveness", "responses": {"200": _json(_ref(Health), "alive")}}
+            },
             "/readyz": {
                 "get": {
                     "summary": "Readiness: models loaded and answering",

@@ -120,8 +120,7 @@ def register_engine_errors(app: Flask) -> None:
         return error_response(
             ApiError(
                 "timeout",
-                f"not answered within SIDECAR_REQUEST_TIMEOUT_S="
-                f"{settings().request_timeout_s:g}s",
+                f"not answered within SIDECAR_REQUEST_TIMEOUT_S={settings().request_timeout_s:g}s",
             )
         )
 
@@ -139,6 +138,7 @@ def register_engine_errors(app: Flask) -> None:
 def check_text_limit(value: str, limit: int, param: str) -> None:
     if len(value) > limit:
         raise ApiError(
-            "payload_too_large", f"{param} has {len(value)} characters; the limit is {limit}",
+            "payload_too_large",
+            f"{param} has {len(value)} characters; the limit is {limit}",
             param,
         )

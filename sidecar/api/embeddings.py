@@ -8,6 +8,7 @@ import numpy as np
 from flask import Blueprint, Response, g, jsonify
 
 from sidecar.api.common import check_text_limit, deadline, parse_json, ready_engine, settings
+from sidecar.backends.base import EmbedKind
 from sidecar.errors import ApiError
 from sidecar.schemas import EmbeddingData, EmbeddingsRequest, EmbeddingsResponse, EmbeddingUsage
 
@@ -42,7 +43,7 @@ def embeddings() -> Response:
             f"model {req.model!r} is not served here; use one of {sorted(served - {''})}",
             "model",
         )
-    kind = "query" if req.is_query else "document"
+    kind: EmbedKind = "query" if req.is_query else "document"
     out = eng.embed(texts, kind, req.instruction, deadline())
     vectors = out.vectors
     if req.dimensions is not None:

@@ -38,8 +38,7 @@ def _check_inputs(model: str | None, query: str, docs: Sequence[str], field: str
     if len(docs) > s.max_documents:
         raise ApiError(
             "payload_too_large",
-            f"{field} has {len(docs)} items; the limit is SIDECAR_MAX_DOCUMENTS="
-            f"{s.max_documents}",
+            f"{field} has {len(docs)} items; the limit is SIDECAR_MAX_DOCUMENTS={s.max_documents}",
             field,
         )
     for i, doc in enumerate(docs):

@@ -111,7 +111,11 @@ class CrossEncoderReranker:
     kind = "cross-encoder"
 
     def __init__(
-        self, folder: str, name: str = "", max_length: int = 512, device: str = "auto",
+        self,
+        folder: str,
+        name: str = "",
+        max_length: int = 512,
+        device: str = "auto",
         threads: int = 0,
     ) -> None:
         self.rt = _Torch(device, threads)
@@ -148,8 +152,7 @@ class CrossEncoderReranker:
             if not truncate:
                 raise InputTooLong(i, len(row), self.max_length)
             try:  # cut the document only; a query too long to fit is an input error
-                cut = tok(queries[i], docs[i], truncation="only_second",
-                          max_length=self.max_length)
+                cut = tok(queries[i], docs[i], truncation="only_second", max_length=self.max_length)
             except Exception as exc:  # tokenizers: "second sequence not long enough"
                 raise InputTooLong(i, len(row), self.max_length) from exc
             if len(cut["input_ids"]) > self.max_length:
@@ -167,10 +170,8 @@ class CrossEncoderReranker:
             inputs["token_type_ids"] = types
         with torch.inference_mode():
             logits = self.model(**inputs).logits.float()
-        if self.num_labels == 2:
-            raw = logits[:, 1] - logits[:, 0]  # sigmoid(l1 - l0) = softmax(l)[1]
-        else:
-            raw = logits[:, 0]
+        # two labels: sigmoid(l1 - l0) == softmax(l)[1]
+        raw = logits[:, 1] - logits[:, 0] if self.num_labels == 2 else logits[:, 0]
         return [float(x) for x in raw.cpu()]
 
     def activate(self, raw: float) -> float:
@@ -183,7 +184,11 @@ class Qwen3Reranker:
     kind = "qwen3"
 
     def __init__(
-        self, folder: str, name: str = "", max_length: int = 8192, device: str = "auto",
+        self,
+        folder: str,
+        name: str = "",
+        max_length: int = 8192,
+        device: str = "auto",
         threads: int = 0,
     ) -> None:
         self.rt = _Torch(device, threads)
@@ -205,14 +210,13 @@ class Qwen3Reranker:
         )
         from transformers import AutoModelForCausalLM, AutoModelForSequenceClassification
 
-        loader = AutoModelForCausalLM if self.family == "qwen3-lm" else (
-            AutoModelForSequenceClassification
+        loader: Any = (
+            AutoModelForCausalLM
+            if self.family == "qwen3-lm"
+            else AutoModelForSequenceClassification
         )
-        self.model = (
-            loader.from_pretrained(folder, local_files_only=True, dtype=self.rt.dtype)
-            .to(self.rt.device)
-            .eval()
-        )
+        model: Any = loader.from_pretrained(folder, local_files_only=True, dtype=self.rt.dtype)
+        self.model = model.to(self.rt.device).eval()
         if self.family == "qwen3-lm":
             # Only two rows of the LM head matter: computing them alone skips the
             # vocabulary-sized matmul (151k rows for the real model).
@@ -237,7 +241,9 @@ class Qwen3Reranker:
             if total > self.max_length and not truncate:
                 raise InputTooLong(i, total, self.max_length)
             row = fit_document(
-                self.prefix_ids + ids[:protected], ids[protected:], self.suffix_ids,
+                self.prefix_ids + ids[:protected],
+                ids[protected:],
+                self.suffix_ids,
                 self.max_length,
             )
             if row is None:
@@ -259,9 +265,11 @@ class Qwen3Reranker:
                 two = (hidden @ self._head.T).float()  # [logit(no), logit(yes)]
                 raw = two[:, 1] - two[:, 0]
             else:
-                raw = self.model(
-                    input_ids=ids, attention_mask=mask, position_ids=positions
-                ).logits[:, 0].float()
+                raw = (
+                    self.model(input_ids=ids, attention_mask=mask, position_ids=positions)
+                    .logits[:, 0]
+                    .float()
+                )
         return [float(x) for x in raw.cpu()]
 
     def activate(self, raw: float) -> float:
@@ -285,7 +293,11 @@ class TransformersEmbedder:
     kind = "transformers"
 
     def __init__(
-        self, folder: str, name: str = "", max_length: int = 8192, device: str = "auto",
+        self,
+        folder: str,
+        name: str = "",
+        max_length: int = 8192,
+        device: str = "auto",
         threads: int = 0,
     ) -> None:
         self.rt = _Torch(device, threads)
@@ -293,9 +305,7 @@ class TransformersEmbedder:
 
         config = read_config(folder)
         self.decoder = str(config.get("model_type", "")).startswith("qwen")
-        self.tokenizer = _load_tokenizer(
-            folder, padding_side="left" if self.decoder else "right"
-        )
+        self.tokenizer = _load_tokenizer(folder, padding_side="left" if self.decoder else "right")
         self.model = (
             AutoModel.from_pretrained(folder, local_files_only=True, dtype=self.rt.dtype)
             .to(self.rt.device)

@@ -203,8 +203,8 @@ class MicroBatcher(Generic[R]):
             seconds = time.perf_counter() - started
             if seconds > 0:
                 rate = len(batch) / seconds
-                self._items_per_s = rate if not self._items_per_s else (
-                    0.8 * self._items_per_s + 0.2 * rate
+                self._items_per_s = (
+                    rate if not self._items_per_s else (0.8 * self._items_per_s + 0.2 * rate)
                 )
             self.stats.batch(len(batch), max(e.item.length for e in batch) * len(batch), seconds)
             for e, value in zip(batch, out, strict=True):

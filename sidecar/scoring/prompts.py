@@ -18,9 +18,7 @@ QWEN3_RERANK_SYSTEM = (
     "Judge whether the Document meets the requirements based on the Query and the Instruct "
     'provided. Note that the answer can only be "yes" or "no".'
 )
-QWEN3_RERANK_PREFIX = (
-    f"<|im_start|>system\n{QWEN3_RERANK_SYSTEM}<|im_end|>\n<|im_start|>user\n"
-)
+QWEN3_RERANK_PREFIX = f"<|im_start|>system\n{QWEN3_RERANK_SYSTEM}<|im_end|>\n<|im_start|>user\n"
 QWEN3_RERANK_SUFFIX = "<|im_end|>\n<|im_start|>assistant\n<think>\n\n</think>\n\n"
 
 
@@ -32,10 +30,7 @@ def qwen3_rerank_head(query: str, instruction: str) -> str:
 def qwen3_rerank_text(query: str, document: str, instruction: str) -> str:
     """The whole prompt for one pair, exactly as the model was trained on it."""
     return (
-        QWEN3_RERANK_PREFIX
-        + qwen3_rerank_head(query, instruction)
-        + document
-        + QWEN3_RERANK_SUFFIX
+        QWEN3_RERANK_PREFIX + qwen3_rerank_head(query, instruction) + document + QWEN3_RERANK_SUFFIX
     )
 
 

@@ -1,0 +1,138 @@
+"""The real gunicorn server on a free loopback port, as OpenSearch would call it."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
+
+import pytest
+import requests
+
+from tests.conftest import MOUSE_DOCS
+
+pytestmark = pytest.mark.server
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory) -> Iterator[str]:
+    port = free_port()
+    log = tmp_path_factory.mktemp("gunicorn") / "server.log"
+    env = {
+        **os.environ,
+        "SIDECAR_PORT": str(port),
+        "SIDECAR_HOST": "127.0.0.1",
+        "SIDECAR_THREADS": "8",
+    }
+    with open(log, "wb") as fh:
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "sidecar.serve"],
+            env=env,
+            stdout=fh,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+    base = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 120
+        while time.monotonic() < deadline:
+            assert proc.poll() is None, log.read_text()
+            try:
+                if requests.get(base + "/readyz", timeout=1).status_code == 200:
+                    break
+            except requests.ConnectionError:
+                pass
+            time.sleep(0.2)
+        else:
+            pytest.fail("server not ready:\n" + log.read_text())
+        yield base
+    finally:
+        os.killpg(proc.pid, signal.SIGTERM)
+        try:
+            proc.wait(30)
+        except subprocess.TimeoutExpired:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait()
+
+
+def test_acceptance_queries_over_http(server: str) -> None:
+    for query in ("wireless mouse", "无线鼠标"):
+        r = requests.post(
+            server + "/v1/rerank", json={"query": query, "documents": MOUSE_DOCS}, timeout=30
+        )
+        assert r.status_code == 200
+        assert r.json()["results"][0]["index"] == 0
+
+
+def test_malformed_json_gets_the_envelope(server: str) -> None:
+    r = requests.post(
+        server + "/v1/rerank",
+        data=b'{"query": ',
+        timeout=10,
+        headers={"Content-Type": "application/json"},
+    )
+    assert r.status_code == 400
+    assert r.json()["error"]["code"] == "invalid_json"
+
+
+def test_body_over_limit_is_413(server: str) -> None:
+    big = json.dumps({"query": "q", "documents": ["x" * 1_000_000] * 20})
+    r = requests.post(
+        server + "/v1/rerank", data=big, timeout=30, headers={"Content-Type": "application/json"}
+    )
+    assert r.status_code == 413 and r.json()["error"]["code"] == "payload_too_large"
+
+
+def test_concurrent_requests_are_batched_and_all_answered(server: str) -> None:
+    def one(i: int) -> list[int]:
+        docs = [f"{d} variant {i}" for d in MOUSE_DOCS]
+        r = requests.post(
+            server + "/v1/rerank", json={"query": "wireless mouse", "documents": docs}, timeout=60
+        )
+        r.raise_for_status()
+        return sorted(x["index"] for x in r.json()["results"])
+
+    with ThreadPoolExecutor(8) as pool:
+        assert list(pool.map(one, range(16))) == [[0, 1, 2]] * 16
+    metrics = requests.get(server + "/metrics", timeout=10).text
+    sizes = [line for line in metrics.splitlines() if line.startswith("sidecar_batch_size_count")]
+    assert sizes  # batches were recorded
+    batches = float(sizes[0].split()[-1])
+    assert batches < 16 + 1  # 16 requests (plus the probe) never took more calls than requests
+
+
+def test_repeated_request_from_cache_is_fast(server: str) -> None:
+    body = {"query": "cache me", "documents": MOUSE_DOCS}
+    with requests.Session() as s:
+        s.post(server + "/v1/rerank", json=body, timeout=30).raise_for_status()
+        r = s.post(server + "/v1/rerank", json=body, timeout=30)
+    assert r.json()["meta"]["cached"] == 3
+
+
+def test_make_run_demo_prints_a_working_curl_and_rankings() -> None:
+    env = {**os.environ, "SIDECAR_PORT": str(free_port())}
+    out = subprocess.run(
+        [sys.executable, "-m", "sidecar.demo", "--once"],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=180,
+    )
+    assert out.returncode == 0, out.stderr[-2000:]
+    assert "curl -s http://127.0.0.1:" in out.stdout
+    lines = out.stdout.splitlines()
+    for query in ("wireless mouse", "无线鼠标"):
+        first = lines[lines.index(f"query: {query}") + 1]
+        assert first.endswith("Logitech M185 wireless optical mouse")
