@@ -3,7 +3,7 @@ PYTHON ?= python3
 VENV   ?= .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
-EXTRAS ?= cpu,dev
+EXTRAS ?= cpu,ingest,dev
 
 .PHONY: setup run test bench lint clean
 

@@ -25,6 +25,7 @@ from sidecar.backends.base import (
 from sidecar.metrics import Metrics
 from sidecar.scoring.batcher import MicroBatcher
 from sidecar.scoring.cache import ScoreCache, pair_key
+from sidecar.scoring.language import LanguageDetector
 from sidecar.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -70,6 +71,7 @@ class Engine:
         self.settings = settings
         self.metrics = metrics
         self.cache = ScoreCache(settings.cache_size)
+        self.languages = LanguageDetector()
         self._loader = loader
         self._ready = threading.Event()
         self._error: str | None = None
@@ -114,6 +116,7 @@ class Engine:
                     stats=self.metrics.batch_stats(embedder.name),
                     **common,  # type: ignore[arg-type]
                 )
+            self.languages.load()
             self._probe()
         except Exception as exc:
             log.exception("model loading failed")

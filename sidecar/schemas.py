@@ -46,6 +46,11 @@ class CohereRerankRequest(_Request):
         description="Truncate pairs longer than SIDECAR_MAX_LENGTH tokens (the document is "
         "cut, never the query); false answers 413 instead.",
     )
+    language: str | None = Field(
+        default=None,
+        description="The query's language (ISO 639-1), for documents that pack several "
+        "languages ('[[en]] ... [[zh]] ...'); detected when absent.",
+    )
 
     @field_validator("documents", mode="before")
     @classmethod
@@ -90,6 +95,9 @@ class RerankMeta(BaseModel):
     billed_units: BilledUnits = BilledUnits()
     model: str
     cached: int = Field(description="How many of the pairs were answered from the cache.")
+    query_language: str | None = Field(
+        default=None, description="Language used to pick multilingual document sections."
+    )
     tokens: int = Field(description="Tokens of the pairs that were scored by the model.")
 
 
@@ -106,6 +114,7 @@ class TeiRerankRequest(_Request):
     return_text: bool = False
     truncate: bool = True
     instruction: str | None = None
+    language: str | None = None
 
 
 class TeiRank(BaseModel):

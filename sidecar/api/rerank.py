@@ -17,6 +17,7 @@ from sidecar.schemas import (
     TeiRank,
     TeiRerankRequest,
 )
+from sidecar.scoring.multilingual import choose, unpack
 
 bp = Blueprint("rerank", __name__)
 
@@ -55,6 +56,14 @@ def _served_names() -> set[str]:
     return names
 
 
+def _localize(query: str, docs: Sequence[str], hint: str | None) -> tuple[list[str], str | None]:
+    """Pick each packed document's section in the query's language (see multilingual)."""
+    if not any(unpack(d) for d in docs):
+        return list(docs), hint
+    lang = hint or ready_engine().languages.detect(query)[0]
+    return [choose(d, lang)[0] for d in docs], lang
+
+
 def _ranked(scores: Sequence[float]) -> list[int]:
     # Stable: equal scores keep the incoming (recall) order.
     return sorted(range(len(scores)), key=lambda i: -scores[i])
@@ -65,6 +74,7 @@ def cohere_rerank() -> Response:
     req = parse_json(CohereRerankRequest)
     texts = req.document_texts()
     _check_inputs(req.model, req.query, texts, "documents")
+    texts, lang = _localize(req.query, texts, req.language)
     out = ready_engine().rerank(req.query, texts, req.instruction, req.truncate, deadline())
     order = _ranked(out.scores)
     if req.top_n is not None:
@@ -81,7 +91,7 @@ def cohere_rerank() -> Response:
     body = CohereRerankResponse(
         id=str(uuid.uuid4()),
         results=results,
-        meta=RerankMeta(model=out.model, cached=out.cached, tokens=out.tokens),
+        meta=RerankMeta(model=out.model, cached=out.cached, tokens=out.tokens, query_language=lang),
     )
     return jsonify(body.model_dump(exclude_none=True))
 
@@ -91,7 +101,8 @@ def tei_rerank() -> Response:
     req = parse_json(TeiRerankRequest)
     _check_inputs(None, req.query, req.texts, "texts")
     texts = req.texts
-    out = ready_engine().rerank(req.query, texts, req.instruction, req.truncate, deadline())
+    scored, _ = _localize(req.query, texts, req.language)
+    out = ready_engine().rerank(req.query, scored, req.instruction, req.truncate, deadline())
     values = out.raw if req.raw_scores else out.scores
     ranks = [
         TeiRank(index=i, score=float(values[i]), text=texts[i] if req.return_text else None)

@@ -1,0 +1,440 @@
+"""``sidecar-setup``: wire a cluster to the ranking sidecar, idempotently.
+
+It applies, in order, the JSON bodies in ``index_templates/``:
+
+1. the ML Commons cluster settings a connector to the sidecar needs (private/loopback
+   addresses allowed when the sidecar is on one; the sidecar's origin added to the trusted
+   connector endpoints; ``only_run_on_ml_node: false``);
+2. the ``products`` index template (``products-*``; the k-NN dimension is read from the
+   sidecar) and, when the ``products`` alias does not exist yet, the index ``products-v1``
+   behind it;
+3. two connectors and remote models: the sidecar's ``/v1/rerank`` (Cohere pre/post-process
+   functions) and its ``/v1/embeddings`` formatted for queries (OpenAI functions, so
+   ``neural`` queries work by ``model_id``), registered and deployed;
+4. the search pipelines ``hybrid``, ``hybrid-rerank`` and ``rerank``.
+
+Every object carries a digest of the body it was made from (in its description or
+``_meta``), so a re-run compares digests and changes nothing when nothing changed. A changed
+connector gets a new connector and model; the pipelines move to it and the old ones are
+removed. ``--dry-run`` prints the bodies and changes nothing.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import copy
+import hashlib
+import ipaddress
+import json
+import re
+import sys
+import time
+import urllib.error
+import urllib.parse
+import urllib.request
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from ingest.cluster import add_connection_args, client_from_args
+
+TEMPLATES = Path(__file__).resolve().parent.parent / "index_templates"
+PIPELINES = ("hybrid", "hybrid-rerank", "rerank")
+TEMPLATE_NAME = "products"
+ALIAS = "products"
+DIGEST_RE = re.compile(r" \[setup:([0-9a-f]{12})\]$")
+
+
+def load_body(name: str) -> dict[str, Any]:
+    with (TEMPLATES / name).open(encoding="utf-8") as fh:
+        body: dict[str, Any] = json.load(fh)
+    return body
+
+
+def substitute(obj: Any, values: dict[str, str]) -> Any:
+    """Replace ``${KEY}`` for the given keys only; ML Commons' own ``${parameters.x}`` and
+    ``${credential.x}`` placeholders pass through untouched."""
+    if isinstance(obj, str):
+        for key, value in values.items():
+            if obj == "${" + key + "}":
+                return value
+            obj = obj.replace("${" + key + "}", value)
+        return obj
+    if isinstance(obj, list):
+        return [substitute(x, values) for x in obj]
+    if isinstance(obj, dict):
+        return {k: substitute(v, values) for k, v in obj.items()}
+    return obj
+
+
+def digest(body: Any) -> str:
+    raw = json.dumps(body, sort_keys=True, ensure_ascii=False).encode("utf-8")
+    return hashlib.sha256(raw).hexdigest()[:12]
+
+
+def stamp(body: dict[str, Any]) -> dict[str, Any]:
+    """Append the body's digest to its description (computed without the stamp)."""
+    out = copy.deepcopy(body)
+    out["description"] = f"{out.get('description', '')} [setup:{digest(body)}]"
+    return out
+
+
+def stamped_digest(description: str | None) -> str | None:
+    m = DIGEST_RE.search(description or "")
+    return m.group(1) if m else None
+
+
+def set_weights(pipeline: dict[str, Any], weights: list[float]) -> dict[str, Any]:
+    out = copy.deepcopy(pipeline)
+    for proc in out.get("phase_results_processors", []):
+        norm = proc.get("normalization-processor")
+        if norm:
+            norm["combination"]["parameters"]["weights"] = weights
+    return out
+
+
+def trusted_regex(sidecar_url: str) -> str:
+    u = urllib.parse.urlsplit(sidecar_url)
+    return "^" + re.escape(f"{u.scheme}://{u.netloc}") + "/.*$"
+
+
+def is_private_host(sidecar_url: str) -> bool:
+    host = urllib.parse.urlsplit(sidecar_url).hostname or ""
+    if host == "localhost":
+        return True
+    try:
+        ip = ipaddress.ip_address(host)
+    except ValueError:
+        return False  # a DNS name: ML Commons resolves it; say so if it is private
+    return ip.is_private or ip.is_loopback or ip.is_link_local
+
+
+def sidecar_dimensions(sidecar_url: str, timeout: float = 60) -> int:
+    """The embedder's width, from the sidecar's /readyz (waits while it loads)."""
+    deadline = time.monotonic() + timeout
+    last = ""
+    while time.monotonic() < deadline:
+        try:
+            with urllib.request.urlopen(sidecar_url.rstrip("/") + "/readyz", timeout=5) as r:
+                body = json.load(r)
+            return int(body["models"]["embed"]["dimensions"])
+        except urllib.error.HTTPError as exc:
+            last = f"HTTP {exc.code}"
+        except (urllib.error.URLError, OSError, KeyError, ValueError) as exc:
+            last = str(exc)
+        time.sleep(1)
+    raise SystemExit(
+        f"cannot read the embedding width from {sidecar_url}/readyz ({last}); "
+        "start the sidecar or pass --dimension"
+    )
+
+
+@dataclass
+class Report:
+    actions: list[dict[str, str]] = field(default_factory=list)
+
+    def add(self, kind: str, name: str, status: str, detail: str = "") -> None:
+        self.actions.append({"kind": kind, "name": name, "status": status, "detail": detail})
+
+    @property
+    def changed(self) -> bool:
+        return any(a["status"] not in ("unchanged", "would-apply") for a in self.actions)
+
+    def print(self) -> None:
+        width = max((len(a["kind"] + a["name"]) for a in self.actions), default=20) + 3
+        for a in self.actions:
+            label = f"{a['kind']} {a['name']}"
+            print(f"  {label:<{width}} {a['status']:<10} {a['detail']}")
+
+
+class Setup:
+    def __init__(self, client: Any, args: argparse.Namespace) -> None:
+        self.client = client
+        self.args = args
+        self.report = Report()
+        self.dry = args.dry_run
+
+    # -- http helpers ------------------------------------------------------------------------
+    def req(
+        self, method: str, path: str, body: Any = None, params: dict[str, Any] | None = None
+    ) -> Any:
+        return self.client.transport.perform_request(method, path, body=body, params=params)
+
+    def show(self, title: str, body: Any) -> None:
+        if self.dry:
+            print(f"--- {title}")
+            print(json.dumps(body, indent=2, ensure_ascii=False))
+
+    # -- steps -----------------------------------------------------------------------------
+    def cluster_settings(self) -> None:
+        current = self.req(
+            "GET",
+            "/_cluster/settings",
+            params={"flat_settings": "true", "include_defaults": "true"},
+        )
+        flat: dict[str, Any] = {}
+        for scope in ("defaults", "persistent", "transient"):
+            flat.update(current.get(scope, {}))
+        key_regex = "plugins.ml_commons.trusted_connector_endpoints_regex"
+        existing = flat.get(key_regex) or []
+        if isinstance(existing, str):
+            existing = [existing]
+        wanted_regex = trusted_regex(self.args.sidecar)
+        desired: dict[str, Any] = {"plugins.ml_commons.only_run_on_ml_node": "false"}
+        if wanted_regex not in existing:
+            desired[key_regex] = [*existing, wanted_regex]
+        if is_private_host(self.args.sidecar):
+            desired["plugins.ml_commons.connector.private_ip_enabled"] = "true"
+        todo = {k: v for k, v in desired.items() if flat.get(k) != v}
+        body = {"persistent": todo}
+        self.show("PUT /_cluster/settings", body)
+        if not todo:
+            self.report.add("cluster-settings", "ml_commons", "unchanged")
+            return
+        if not self.dry:
+            self.req("PUT", "/_cluster/settings", body)
+        self.report.add(
+            "cluster-settings",
+            "ml_commons",
+            "would-apply" if self.dry else "updated",
+            ", ".join(sorted(todo)),
+        )
+
+    def index_template(self, dimension: int) -> None:
+        body = load_body("products.index_template.json")
+        body["template"]["mappings"]["properties"]["embedding"]["dimension"] = dimension
+        want = digest(body)
+        body["_meta"]["setup_digest"] = want
+        self.show(f"PUT /_index_template/{TEMPLATE_NAME}", body)
+        try:
+            got = self.req("GET", f"/_index_template/{TEMPLATE_NAME}")
+            meta = got["index_templates"][0]["index_template"].get("_meta", {})
+            current = meta.get("setup_digest")
+        except Exception:  # noqa: BLE001 - 404: not there yet
+            current = None
+        if current == want:
+            self.report.add("index-template", TEMPLATE_NAME, "unchanged", f"dimension {dimension}")
+        else:
+            if not self.dry:
+                self.req("PUT", f"/_index_template/{TEMPLATE_NAME}", body)
+            status = "would-apply" if self.dry else ("created" if current is None else "updated")
+            self.report.add("index-template", TEMPLATE_NAME, status, f"dimension {dimension}")
+        # the first versioned index behind the alias (rebuilds are the ingest CLI's job)
+        if self.client.indices.exists_alias(name=ALIAS):
+            targets = sorted(self.client.indices.get_alias(name=ALIAS))
+            self.report.add("alias", ALIAS, "unchanged", "-> " + ", ".join(targets))
+        elif self.client.indices.exists(index=ALIAS):
+            raise SystemExit(
+                f"an index named {ALIAS!r} exists; the catalog must live behind an "
+                f"alias of that name (e.g. {ALIAS}-v1)"
+            )
+        else:
+            index = f"{ALIAS}-v1"
+            if not self.dry:
+                if not self.client.indices.exists(index=index):
+                    self.client.indices.create(index=index)
+                self.client.indices.put_alias(index=index, name=ALIAS)
+            self.report.add("alias", ALIAS, "would-apply" if self.dry else "created", f"-> {index}")
+
+    def _find(self, kind: str, name: str) -> list[dict[str, Any]]:
+        query = {"size": 100, "query": {"match_phrase": {"name": name}}}
+        try:
+            res = self.req("POST", f"/_plugins/_ml/{kind}/_search", query)
+        except Exception as exc:  # noqa: BLE001 - the ML index does not exist yet
+            if "index_not_found" in str(exc) or "404" in str(exc):
+                return []
+            raise
+        out = []
+        for hit in res.get("hits", {}).get("hits", []):
+            src = hit.get("_source", {})
+            if src.get("name") == name and "chunk_number" not in src:
+                out.append({"id": hit["_id"], **src})
+        return out
+
+    def connector_and_model(self, role: str, values: dict[str, str]) -> str:
+        """Ensure connector + deployed model for ``role``; returns the model id."""
+        connector = stamp(substitute(load_body(f"connector.{role}.json"), values))
+        name = connector["name"]
+        self.show(f"POST /_plugins/_ml/connectors/_create ({role})", connector)
+        want = stamped_digest(connector["description"])
+        found = self._find("connectors", name)
+        current = [c for c in found if stamped_digest(c.get("description")) == want]
+        stale = [c for c in found if c not in current]
+        if current:
+            connector_id = current[0]["id"]
+            self.report.add("connector", name, "unchanged", connector_id)
+        elif self.dry:
+            self.report.add("connector", name, "would-apply")
+            return "<model-id>"
+        else:
+            connector_id = self.req("POST", "/_plugins/_ml/connectors/_create", connector)[
+                "connector_id"
+            ]
+            self.report.add("connector", name, "created", connector_id)
+        model_body = stamp(
+            substitute(load_body(f"model.{role}.json"), {"CONNECTOR_ID": connector_id})
+        )
+        self.show(f"POST /_plugins/_ml/models/_register ({role})", model_body)
+        model_digest = stamped_digest(model_body["description"])
+        models = self._find("models", model_body["name"])
+        mine = [
+            m
+            for m in models
+            if m.get("connector_id") == connector_id
+            and stamped_digest(m.get("description")) == model_digest
+        ]
+        if mine:
+            model_id = mine[0]["id"]
+            if mine[0].get("model_state") != "DEPLOYED":
+                if not self.dry:
+                    self._wait_task(self.req("POST", f"/_plugins/_ml/models/{model_id}/_deploy"))
+                self.report.add("model", model_body["name"], "deployed", model_id)
+            else:
+                self.report.add("model", model_body["name"], "unchanged", model_id)
+        else:
+            if self.dry:
+                self.report.add("model", model_body["name"], "would-apply")
+                return "<model-id>"
+            res = self.req(
+                "POST", "/_plugins/_ml/models/_register", model_body, params={"deploy": "true"}
+            )
+            task = self._wait_task(res)
+            model_id = res.get("model_id") or task["model_id"]
+            self.report.add("model", model_body["name"], "created", model_id)
+        self._stale_models = getattr(self, "_stale_models", [])
+        self._stale_models += [m["id"] for m in models if m["id"] != model_id]
+        self._stale_connectors = getattr(self, "_stale_connectors", [])
+        self._stale_connectors += [c["id"] for c in stale]
+        return model_id
+
+    def _wait_task(self, res: dict[str, Any], timeout: float = 120) -> dict[str, Any]:
+        task_id = res.get("task_id")
+        if not task_id:
+            return res
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            task = self.req("GET", f"/_plugins/_ml/tasks/{task_id}")
+            state = task.get("state")
+            if state == "COMPLETED":
+                return dict(task)
+            if state in ("FAILED", "CANCELLED", "COMPLETED_WITH_ERROR"):
+                raise SystemExit(f"ML Commons task {task_id} {state}: {task.get('error')}")
+            time.sleep(0.5)
+        raise SystemExit(f"ML Commons task {task_id} did not finish in {timeout:.0f}s")
+
+    def pipelines(self, rerank_model_id: str) -> None:
+        weights = [float(w) for w in self.args.weights.split(",")]
+        if len(weights) != 2 or abs(sum(weights) - 1.0) > 1e-6 or min(weights) < 0:
+            raise SystemExit(
+                f"--weights {self.args.weights}: two non-negative numbers summing to 1"
+            )
+        for name in PIPELINES:
+            body = load_body(f"pipeline.{name}.json")
+            body = set_weights(substitute(body, {"RERANK_MODEL_ID": rerank_model_id}), weights)
+            body = stamp(body)
+            self.show(f"PUT /_search/pipeline/{name}", body)
+            try:
+                got = self.req("GET", f"/_search/pipeline/{name}")[name]
+                current = stamped_digest(got.get("description"))
+            except Exception:  # noqa: BLE001 - not there yet
+                current = None
+            if current == stamped_digest(body["description"]):
+                self.report.add("search-pipeline", name, "unchanged")
+                continue
+            if not self.dry:
+                self.req("PUT", f"/_search/pipeline/{name}", body)
+            status = "would-apply" if self.dry else ("created" if current is None else "updated")
+            self.report.add("search-pipeline", name, status)
+
+    def cleanup(self) -> None:
+        for model_id in getattr(self, "_stale_models", []):
+            with contextlib.suppress(Exception):  # already undeployed
+                self.req("POST", f"/_plugins/_ml/models/{model_id}/_undeploy")
+            self.req("DELETE", f"/_plugins/_ml/models/{model_id}")
+            self.report.add("model", model_id, "deleted", "replaced")
+        for connector_id in getattr(self, "_stale_connectors", []):
+            self.req("DELETE", f"/_plugins/_ml/connectors/{connector_id}")
+            self.report.add("connector", connector_id, "deleted", "replaced")
+
+    def run(self) -> Report:
+        dimension = self.args.dimension or sidecar_dimensions(self.args.sidecar)
+        self.cluster_settings()
+        self.index_template(dimension)
+        values = {
+            "SIDECAR_URL": self.args.sidecar.rstrip("/"),
+            "SIDECAR_API_KEY": self.args.sidecar_api_key,
+        }
+        rerank_model = self.connector_and_model("rerank", values)
+        embed_model = self.connector_and_model("embed", values)
+        self.pipelines(rerank_model)
+        if not self.dry:
+            self.cleanup()
+        self.rerank_model_id = rerank_model
+        self.embed_model_id = embed_model
+        return self.report
+
+
+def build_parser() -> argparse.ArgumentParser:
+    ap = argparse.ArgumentParser(
+        prog="sidecar-setup",
+        description="Wire an OpenSearch cluster to the ranking sidecar (idempotent).",
+        epilog="Example: sidecar-setup --opensearch http://127.0.0.1:9200 "
+        "--sidecar http://127.0.0.1:8080",
+    )
+    add_connection_args(ap)
+    ap.add_argument(
+        "--sidecar",
+        default="http://127.0.0.1:8080",
+        help="the sidecar's URL as the cluster reaches it (default %(default)s)",
+    )
+    ap.add_argument(
+        "--sidecar-api-key",
+        default="none",
+        help="key stored in the connectors' credential and sent as Bearer token",
+    )
+    ap.add_argument(
+        "--dimension",
+        type=int,
+        default=0,
+        help="k-NN vector width (default: read from the sidecar's /readyz)",
+    )
+    ap.add_argument(
+        "--weights",
+        default="0.3,0.7",
+        help="hybrid weights for BM25,k-NN; must sum to 1 (default %(default)s)",
+    )
+    ap.add_argument("--dry-run", action="store_true", help="print the bodies, change nothing")
+    ap.add_argument("--json", action="store_true", help="print the report as JSON")
+    return ap
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    setup = Setup(client_from_args(args), args)
+    report = setup.run()
+    if args.json:
+        print(
+            json.dumps(
+                {
+                    "actions": report.actions,
+                    "rerank_model_id": setup.rerank_model_id,
+                    "embed_model_id": setup.embed_model_id,
+                },
+                indent=2,
+            )
+        )
+    else:
+        print(
+            f"{'dry run against' if args.dry_run else 'set up'} {args.opensearch} "
+            f"-> sidecar {args.sidecar}"
+        )
+        report.print()
+        print(
+            f"rerank model: {setup.rerank_model_id}\nquery embedding model: {setup.embed_model_id}"
+        )
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,484 @@
+"""A real single-node OpenSearch without Docker, from Maven Central.
+
+What it does, once per machine (cached):
+
+1. downloads the integ-test distribution ``org.opensearch.distribution.integ-test-zip:
+   opensearch:V:zip`` and the plugin zips ``org.opensearch.plugin:{opensearch-job-scheduler,
+   opensearch-ml-plugin, opensearch-knn, neural-search}:V.0:zip`` with ``mvn``;
+2. unpacks the distribution and assembles the modules it lacks (it ships only
+   ``transport-*``): ``lang-painless`` (k-NN extends it) and ``analysis-common`` (the language
+   analyzers), from their Maven jars plus a plugin descriptor written here;
+3. installs the plugins in dependency order with ``opensearch-plugin install --batch``.
+
+Then, per node: a config folder (single node, loopback, free ports, ML Commons breakers
+relaxed for small machines), data and logs in a run folder, the node started as an
+unprivileged user (OpenSearch refuses root), green health awaited, and a clean stop that
+keeps the logs.
+
+The Maven k-NN zip has no native faiss/nmslib libraries: map vectors with
+``"engine": "lucene"``. ``plugins.security.*`` must not be set (the plugin is absent).
+
+Command line (used by ``make run``)::
+
+    python -m ingest.node start [--name NAME]   # prints the URL; the node keeps running
+    python -m ingest.node stop [--name NAME]
+    python -m ingest.node status [--name NAME]
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import json
+import os
+import pwd
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.error
+import urllib.request
+import zipfile
+from dataclasses import dataclass, field
+from pathlib import Path
+
+DEFAULT_VERSION = "2.19.1"
+#: Plugin artifactIds in install order (each extends the ones before it).
+PLUGINS = ("opensearch-job-scheduler", "opensearch-ml-plugin", "opensearch-knn", "neural-search")
+MAVEN_DEPENDENCY_PLUGIN = "org.apache.maven.plugins:maven-dependency-plugin:3.8.1"
+NODE_USER = "opensearch"
+
+
+@dataclass(frozen=True)
+class Module:
+    """A module the integ-test zip lacks, rebuilt from its Maven jar."""
+
+    name: str
+    classname: str
+    description: str
+    extended: str = ""
+    policy: str = ""
+    # dependency groups copied next to the jar (core and Lucene jars are already in lib/)
+    groups: tuple[str, ...] = ("org.opensearch.plugin",)
+
+
+MODULES = (
+    Module(
+        "lang-painless",
+        "org.opensearch.painless.PainlessPlugin",
+        "An easy, safe and fast scripting language for OpenSearch",
+        policy=(
+            "grant {\n"
+            '  permission java.lang.RuntimePermission "createClassLoader";\n'
+            '  permission java.lang.RuntimePermission "getClassLoader";\n'
+            "};\n"
+        ),
+        groups=("org.opensearch.plugin", "org.antlr", "org.ow2.asm"),
+    ),
+    Module(
+        "analysis-common",
+        "org.opensearch.analysis.common.CommonAnalysisPlugin",
+        'Adds "built in" analyzers to OpenSearch.',
+        extended="lang-painless",
+    ),
+)
+
+
+class NodeError(RuntimeError):
+    pass
+
+
+def cache_root() -> Path:
+    """Where downloads and the installed distribution live, outside the work tree.
+
+    As root the node runs as another user, who must be able to read the distribution:
+    /root is private, so root's cache lives in /var/cache instead.
+    """
+    env = os.environ.get("RANKING_SIDECAR_CACHE")
+    if env:
+        return Path(env)
+    if os.geteuid() == 0:
+        return Path("/var/cache/ranking-sidecar")
+    return Path.home() / ".cache" / "ranking-sidecar"
+
+
+def log(msg: str) -> None:
+    print(f"[opensearch] {msg}", file=sys.stderr, flush=True)
+
+
+def java_home(version: str) -> str:
+    """Java 17 runs OpenSearch 2.x; 3.x needs 21+ (the machine's Temurin 25)."""
+    explicit = os.environ.get("OPENSEARCH_JAVA_HOME")
+    if explicit:
+        return explicit
+    major = int(version.split(".")[0])
+    candidates = (
+        ["/usr/lib/jvm/temurin-25-jdk-amd64"]
+        if major >= 3
+        else ["/usr/lib/jvm/java-17-openjdk-amd64", "/usr/lib/jvm/java-21-openjdk-amd64"]
+    )
+    for path in candidates:
+        if Path(path, "bin", "java").exists():
+            return path
+    java = shutil.which("java")
+    if not java:
+        raise NodeError("no Java found: install a JDK (17 for OpenSearch 2.x) or set JAVA_HOME")
+    return str(Path(os.path.realpath(java)).parents[1])
+
+
+# -- download ------------------------------------------------------------------------------
+
+
+def _mvn(args: list[str], repo: Path, cwd: Path | None = None) -> None:
+    mvn = shutil.which("mvn")
+    if not mvn:
+        raise NodeError("Maven (mvn) is needed to download OpenSearch from Maven Central")
+    cmd = [mvn, "-q", "-B", f"-Dmaven.repo.local={repo}", *args]
+    out = subprocess.run(cmd, cwd=cwd, capture_output=True, text=True)
+    if out.returncode != 0:
+        tail = (out.stdout + out.stderr)[-2000:]
+        raise NodeError(f"mvn {' '.join(args[:2])} failed:\n{tail}")
+
+
+def download(version: str, root: Path) -> Path:
+    """Fetch the distribution and plugin zips once; returns the folder that holds them."""
+    dest = root / "dl" / version
+    dest.mkdir(parents=True, exist_ok=True)
+    wanted = [
+        (
+            f"org.opensearch.distribution.integ-test-zip:opensearch:{version}:zip",
+            dest / f"opensearch-{version}.zip",
+        )
+    ]
+    wanted += [
+        (f"org.opensearch.plugin:{p}:{version}.0:zip", dest / f"{p}-{version}.0.zip")
+        for p in PLUGINS
+    ]
+    for coordinate, path in wanted:
+        if path.exists() and zipfile.is_zipfile(path):
+            continue
+        log(f"downloading {coordinate} from Maven Central")
+        _mvn(
+            [
+                f"{MAVEN_DEPENDENCY_PLUGIN}:copy",
+                f"-Dartifact={coordinate}",
+                f"-DoutputDirectory={dest}",
+            ],
+            root / "m2",
+        )
+        if not path.exists():
+            raise NodeError(f"{coordinate} was not downloaded to {path}")
+    return dest
+
+
+def _assemble_module(module: Module, version: str, home: Path, root: Path) -> None:
+    target = home / "modules" / module.name
+    target.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory() as tmp:
+        pom = Path(tmp, "pom.xml")
+        pom.write_text(
+            '<project xmlns="http://maven.apache.org/POM/4.0.0"><modelVersion>4.0.0'
+            "</modelVersion><groupId>local</groupId><artifactId>module-fetch</artifactId>"
+            "<version>1</version><packaging>pom</packaging><dependencies><dependency>"
+            f"<groupId>org.opensearch.plugin</groupId><artifactId>{module.name}</artifactId>"
+            f"<version>{version}</version></dependency></dependencies></project>",
+            encoding="utf-8",
+        )
+        _mvn(
+            [
+                f"{MAVEN_DEPENDENCY_PLUGIN}:copy-dependencies",
+                f"-DoutputDirectory={target}",
+                "-DincludeScope=runtime",
+                f"-DincludeGroupIds={','.join(module.groups)}",
+            ],
+            root / "m2",
+            cwd=Path(tmp),
+        )
+    java_version = "21" if int(version.split(".")[0]) >= 3 else "11"
+    (target / "plugin-descriptor.properties").write_text(
+        f"description={module.description}\nversion={version}\nname={module.name}\n"
+        f"classname={module.classname}\njava.version={java_version}\n"
+        f"opensearch.version={version}\nextended.plugins={module.extended}\n"
+        "has.native.controller=false\n",
+        encoding="utf-8",
+    )
+    if module.policy:
+        (target / "plugin-security.policy").write_text(module.policy, encoding="utf-8")
+
+
+def install(version: str = DEFAULT_VERSION, root: Path | None = None) -> Path:
+    """The installed distribution (with modules and plugins); built once, then reused."""
+    root = root or cache_root()
+    home = root / "dist" / f"opensearch-{version}"
+    marker = home / ".installed"
+    if marker.exists():
+        return home
+    dl = download(version, root)
+    staging = root / "dist" / f".staging-{version}-{os.getpid()}"
+    shutil.rmtree(staging, ignore_errors=True)
+    staging.mkdir(parents=True)
+    log(f"installing OpenSearch {version} into {home}")
+    with zipfile.ZipFile(dl / f"opensearch-{version}.zip") as zf:
+        zf.extractall(staging)
+    built = staging / f"opensearch-{version}"
+    for p in (built / "bin").iterdir():
+        p.chmod(0o755)
+    for module in MODULES:
+        _assemble_module(module, version, built, root)
+    env = {**os.environ, "OPENSEARCH_JAVA_HOME": java_home(version)}
+    for plugin in PLUGINS:
+        zip_path = dl / f"{plugin}-{version}.0.zip"
+        out = subprocess.run(
+            [str(built / "bin" / "opensearch-plugin"), "install", "--batch", zip_path.as_uri()],
+            env=env,
+            capture_output=True,
+            text=True,
+        )
+        if out.returncode != 0:
+            raise NodeError(f"installing {plugin} failed:\n{(out.stdout + out.stderr)[-2000:]}")
+    subprocess.run(["chmod", "-R", "a+rX", str(built)], check=True)
+    shutil.rmtree(home, ignore_errors=True)
+    built.rename(home)
+    shutil.rmtree(staging, ignore_errors=True)
+    marker.write_text(json.dumps({"version": version, "plugins": PLUGINS}), encoding="utf-8")
+    return home
+
+
+# -- one node ------------------------------------------------------------------------------
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def _ensure_user() -> tuple[int, int]:
+    try:
+        pw = pwd.getpwnam(NODE_USER)
+    except KeyError:
+        subprocess.run(
+            ["useradd", "--system", "--no-create-home", "--shell", "/usr/sbin/nologin", NODE_USER],
+            check=True,
+            capture_output=True,
+        )
+        pw = pwd.getpwnam(NODE_USER)
+    return pw.pw_uid, pw.pw_gid
+
+
+def http_json(url: str, method: str = "GET", body: object = None, timeout: float = 10) -> object:
+    data = None if body is None else json.dumps(body).encode()
+    req = urllib.request.Request(
+        url, data=data, method=method, headers={"Content-Type": "application/json"}
+    )
+    with urllib.request.urlopen(req, timeout=timeout) as resp:
+        return json.load(resp)
+
+
+@dataclass
+class LocalNode:
+    """One OpenSearch node on loopback. ``start()`` returns once the cluster is green."""
+
+    version: str = DEFAULT_VERSION
+    run_dir: Path | None = None
+    heap: str = os.environ.get("OPENSEARCH_HEAP", "1g")
+    http_port: int = 0
+    process: subprocess.Popen[bytes] | None = field(default=None, repr=False)
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.http_port}"
+
+    @property
+    def log_file(self) -> Path:
+        assert self.run_dir is not None
+        return self.run_dir / "logs" / "opensearch.log"
+
+    def start(self, timeout: float = 240.0) -> str:
+        home = install(self.version)
+        root = cache_root()
+        if self.run_dir is None:
+            (root / "run").mkdir(parents=True, exist_ok=True)
+            self.run_dir = Path(tempfile.mkdtemp(prefix="node-", dir=root / "run"))
+        run = self.run_dir
+        conf = run / "config"
+        shutil.rmtree(conf, ignore_errors=True)
+        shutil.copytree(home / "config", conf)
+        for sub in ("data", "logs"):
+            (run / sub).mkdir(parents=True, exist_ok=True)
+        self.http_port = self.http_port or free_port()
+        transport = free_port()
+        (conf / "opensearch.yml").write_text(
+            "\n".join(
+                [
+                    "cluster.name: ranking-sidecar",
+                    "node.name: node-1",
+                    "discovery.type: single-node",
+                    "network.host: 127.0.0.1",
+                    f"http.port: {self.http_port}",
+                    f"transport.port: {transport}",
+                    f"path.data: {run / 'data'}",
+                    f"path.logs: {run / 'logs'}",
+                    # a small machine: let ML Commons run whatever memory and disk look like
+                    "plugins.ml_commons.only_run_on_ml_node: false",
+                    "plugins.ml_commons.native_memory_threshold: 100",
+                    "plugins.ml_commons.jvm_heap_memory_threshold: 100",
+                    "plugins.ml_commons.disk_free_space_threshold: 0b",
+                    "cluster.routing.allocation.disk.threshold_enabled: false",
+                    "",
+                ]
+            ),
+            encoding="utf-8",
+        )
+        # The launcher runs from the (read-only) distribution folder: point the JVM's
+        # relative log and dump paths at this node's run folder.
+        jvm = (conf / "jvm.options").read_text(encoding="utf-8")
+        jvm = jvm.replace("file=logs/", f"file={run / 'logs'}/")
+        jvm = jvm.replace("ErrorFile=logs/", f"ErrorFile={run / 'logs'}/")
+        jvm = jvm.replace("HeapDumpPath=data", f"HeapDumpPath={run / 'data'}")
+        (conf / "jvm.options").write_text(jvm, encoding="utf-8")
+        (conf / "jvm.options.d").mkdir(exist_ok=True)
+        (conf / "jvm.options.d" / "heap.options").write_text(
+            f"-Xms{self.heap}\n-Xmx{self.heap}\n", encoding="utf-8"
+        )
+        env = {
+            "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
+            "OPENSEARCH_JAVA_HOME": java_home(self.version),
+            "OPENSEARCH_PATH_CONF": str(conf),
+            "HOME": str(run),
+        }
+        cmd = [str(home / "bin" / "opensearch")]
+        if os.geteuid() == 0:
+            uid, gid = _ensure_user()
+            subprocess.run(["chown", "-R", f"{uid}:{gid}", str(run)], check=True)
+            run.parent.chmod(0o755)
+            cmd = [
+                "runuser",
+                "-u",
+                NODE_USER,
+                "--",
+                "env",
+                *[f"{k}={v}" for k, v in env.items()],
+                *cmd,
+            ]
+        stdout = open(run / "logs" / "stdout.log", "ab")  # noqa: SIM115 - closed in stop()
+        log(f"starting node {self.version} on {self.url} (run dir {run})")
+        self.process = subprocess.Popen(
+            cmd, env=env, stdout=stdout, stderr=subprocess.STDOUT, start_new_session=True, cwd=run
+        )
+        (run / "node.json").write_text(
+            json.dumps({"url": self.url, "pid": self.process.pid, "version": self.version}),
+            encoding="utf-8",
+        )
+        self.wait_green(timeout)
+        return self.url
+
+    def wait_green(self, timeout: float) -> None:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.process is not None and self.process.poll() is not None:
+                raise NodeError(
+                    f"OpenSearch exited with code {self.process.returncode}:\n" + self.tail()
+                )
+            try:
+                health = http_json(
+                    f"{self.url}/_cluster/health?wait_for_status=green&timeout=2s", timeout=5
+                )
+                if isinstance(health, dict) and health.get("status") == "green":
+                    log(f"green: {self.url}")
+                    return
+            except (urllib.error.URLError, OSError, ValueError):
+                pass
+            time.sleep(1)
+        raise NodeError(f"OpenSearch was not green within {timeout:.0f}s:\n" + self.tail())
+
+    def tail(self, lines: int = 60) -> str:
+        for path in (self.log_file, (self.run_dir or Path(".")) / "logs" / "stdout.log"):
+            if path.exists():
+                text = path.read_text(encoding="utf-8", errors="replace").splitlines()
+                return "\n".join(text[-lines:])
+        return "(no log yet)"
+
+    def stop(self, timeout: float = 60.0) -> None:
+        proc = self.process
+        if proc is None or proc.poll() is not None:
+            return
+        os.killpg(proc.pid, signal.SIGTERM)
+        try:
+            proc.wait(timeout)
+        except subprocess.TimeoutExpired:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait()
+        if proc.stdout:
+            proc.stdout.close()
+        log(f"stopped; logs kept in {self.run_dir / 'logs' if self.run_dir else '?'}")
+
+
+# -- command line ----------------------------------------------------------------------------
+
+
+def _state_dir(name: str) -> Path:
+    return cache_root() / "run" / name
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(prog="python -m ingest.node", description=__doc__.split("\n")[0])
+    ap.add_argument("action", choices=["install", "start", "stop", "status"])
+    ap.add_argument("--name", default="default", help="which node (a run folder of its own)")
+    ap.add_argument("--version", default=os.environ.get("OPENSEARCH_VERSION", DEFAULT_VERSION))
+    ap.add_argument("--port", type=int, default=0, help="HTTP port (default: a free one)")
+    args = ap.parse_args(argv)
+    state = _state_dir(args.name)
+    if args.action == "install":
+        print(install(args.version))
+        return 0
+    if args.action == "status":
+        info = state / "node.json"
+        if not info.exists():
+            print("not running")
+            return 1
+        url = json.loads(info.read_text())["url"]
+        try:
+            print(json.dumps(http_json(f"{url}/_cluster/health"), indent=2))
+            return 0
+        except (urllib.error.URLError, OSError):
+            print(f"not answering at {url}")
+            return 1
+    if args.action == "stop":
+        info = state / "node.json"
+        if not info.exists():
+            print("not running")
+            return 0
+        pid = int(json.loads(info.read_text())["pid"])
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(pid, signal.SIGTERM)
+        for _ in range(60):
+            try:
+                os.killpg(pid, 0)
+            except ProcessLookupError:
+                break
+            time.sleep(1)
+        info.unlink(missing_ok=True)
+        print(f"stopped (logs in {state / 'logs'})")
+        return 0
+    # start: a detached node that outlives this command
+    old = state / "node.json"
+    if old.exists():
+        url = json.loads(old.read_text())["url"]
+        try:
+            http_json(f"{url}/_cluster/health", timeout=3)
+            print(url)
+            return 0
+        except (urllib.error.URLError, OSError):
+            old.unlink()
+    node = LocalNode(version=args.version, run_dir=state, http_port=args.port)
+    node.start()
+    print(node.url)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
