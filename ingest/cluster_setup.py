@@ -201,24 +201,35 @@ class Setup:
             ", ".join(sorted(todo)),
         )
 
-    def index_template(self, dimension: int) -> None:
+    def _template(self) -> dict[str, Any] | None:
+        try:
+            got = self.req("GET", f"/_index_template/{TEMPLATE_NAME}")
+        except Exception:  # noqa: BLE001 - 404: not there yet
+            return None
+        body: dict[str, Any] = got["index_templates"][0]["index_template"]
+        return body
+
+    def saved_state(self) -> dict[str, dict[str, str]]:
+        """Ids from the last run, kept in the template's ``_meta`` (cluster state, read in
+        real time, unlike the ML indices' search, which lags a refresh behind)."""
+        tpl = self._template() or {}
+        state: dict[str, dict[str, str]] = tpl.get("_meta", {}).get("setup_state", {})
+        return state
+
+    def index_template(self, dimension: int, state: dict[str, dict[str, str]]) -> None:
         body = load_body("products.index_template.json")
         body["template"]["mappings"]["properties"]["embedding"]["dimension"] = dimension
         want = digest(body)
         body["_meta"]["setup_digest"] = want
+        body["_meta"]["setup_state"] = state
         self.show(f"PUT /_index_template/{TEMPLATE_NAME}", body)
-        try:
-            got = self.req("GET", f"/_index_template/{TEMPLATE_NAME}")
-            meta = got["index_templates"][0]["index_template"].get("_meta", {})
-            current = meta.get("setup_digest")
-        except Exception:  # noqa: BLE001 - 404: not there yet
-            current = None
-        if current == want:
+        meta = (self._template() or {}).get("_meta", {})
+        if meta.get("setup_digest") == want and meta.get("setup_state") == state:
             self.report.add("index-template", TEMPLATE_NAME, "unchanged", f"dimension {dimension}")
         else:
             if not self.dry:
                 self.req("PUT", f"/_index_template/{TEMPLATE_NAME}", body)
-            status = "would-apply" if self.dry else ("created" if current is None else "updated")
+            status = "would-apply" if self.dry else ("created" if not meta else "updated")
             self.report.add("index-template", TEMPLATE_NAME, status, f"dimension {dimension}")
         # the first versioned index behind the alias (rebuilds are the ingest CLI's job)
         if self.client.indices.exists_alias(name=ALIAS):
@@ -237,7 +248,17 @@ class Setup:
                 self.client.indices.put_alias(index=index, name=ALIAS)
             self.report.add("alias", ALIAS, "would-apply" if self.dry else "created", f"-> {index}")
 
+    def _get(self, kind: str, object_id: str | None) -> dict[str, Any] | None:
+        if not object_id:
+            return None
+        try:
+            found: dict[str, Any] = self.req("GET", f"/_plugins/_ml/{kind}/{object_id}")
+            return found
+        except Exception:  # noqa: BLE001 - deleted meanwhile
+            return None
+
     def _find(self, kind: str, name: str) -> list[dict[str, Any]]:
+        """Objects of this name (for clean-up; the search lags a refresh behind)."""
         query = {"size": 100, "query": {"match_phrase": {"name": name}}}
         try:
             res = self.req("POST", f"/_plugins/_ml/{kind}/_search", query)
@@ -252,21 +273,21 @@ class Setup:
                 out.append({"id": hit["_id"], **src})
         return out
 
-    def connector_and_model(self, role: str, values: dict[str, str]) -> str:
-        """Ensure connector + deployed model for ``role``; returns the model id."""
+    def connector_and_model(
+        self, role: str, values: dict[str, str], saved: dict[str, str]
+    ) -> dict[str, str]:
+        """Ensure this role's connector and deployed model; returns their ids."""
         connector = stamp(substitute(load_body(f"connector.{role}.json"), values))
         name = connector["name"]
         self.show(f"POST /_plugins/_ml/connectors/_create ({role})", connector)
         want = stamped_digest(connector["description"])
-        found = self._find("connectors", name)
-        current = [c for c in found if stamped_digest(c.get("description")) == want]
-        stale = [c for c in found if c not in current]
-        if current:
-            connector_id = current[0]["id"]
+        existing = self._get("connectors", saved.get("connector_id"))
+        if existing and stamped_digest(existing.get("description")) == want:
+            connector_id = saved["connector_id"]
             self.report.add("connector", name, "unchanged", connector_id)
         elif self.dry:
             self.report.add("connector", name, "would-apply")
-            return "<model-id>"
+            return {"connector_id": "<connector-id>", "model_id": "<model-id>"}
         else:
             connector_id = self.req("POST", "/_plugins/_ml/connectors/_create", connector)[
                 "connector_id"
@@ -276,37 +297,41 @@ class Setup:
             substitute(load_body(f"model.{role}.json"), {"CONNECTOR_ID": connector_id})
         )
         self.show(f"POST /_plugins/_ml/models/_register ({role})", model_body)
-        model_digest = stamped_digest(model_body["description"])
-        models = self._find("models", model_body["name"])
-        mine = [
-            m
-            for m in models
-            if m.get("connector_id") == connector_id
-            and stamped_digest(m.get("description")) == model_digest
-        ]
-        if mine:
-            model_id = mine[0]["id"]
-            if mine[0].get("model_state") != "DEPLOYED":
+        model = self._get("models", saved.get("model_id"))
+        if (
+            model
+            and model.get("connector_id") == connector_id
+            and stamped_digest(model.get("description"))
+            == stamped_digest(model_body["description"])
+        ):
+            model_id = saved["model_id"]
+            if model.get("model_state") != "DEPLOYED":
                 if not self.dry:
                     self._wait_task(self.req("POST", f"/_plugins/_ml/models/{model_id}/_deploy"))
                 self.report.add("model", model_body["name"], "deployed", model_id)
             else:
                 self.report.add("model", model_body["name"], "unchanged", model_id)
+        elif self.dry:
+            self.report.add("model", model_body["name"], "would-apply")
+            return {"connector_id": connector_id, "model_id": "<model-id>"}
         else:
-            if self.dry:
-                self.report.add("model", model_body["name"], "would-apply")
-                return "<model-id>"
             res = self.req(
                 "POST", "/_plugins/_ml/models/_register", model_body, params={"deploy": "true"}
             )
             task = self._wait_task(res)
             model_id = res.get("model_id") or task["model_id"]
             self.report.add("model", model_body["name"], "created", model_id)
-        self._stale_models = getattr(self, "_stale_models", [])
-        self._stale_models += [m["id"] for m in models if m["id"] != model_id]
-        self._stale_connectors = getattr(self, "_stale_connectors", [])
-        self._stale_connectors += [c["id"] for c in stale]
-        return model_id
+        self._stale += [
+            ("models", m["id"])
+            for m in self._find("models", model_body["name"])
+            if m["id"] != model_id
+        ]
+        self._stale += [
+            ("connectors", c["id"])
+            for c in self._find("connectors", name)
+            if c["id"] != connector_id
+        ]
+        return {"connector_id": connector_id, "model_id": model_id}
 
     def _wait_task(self, res: dict[str, Any], timeout: float = 120) -> dict[str, Any]:
         task_id = res.get("task_id")
@@ -348,30 +373,34 @@ class Setup:
             self.report.add("search-pipeline", name, status)
 
     def cleanup(self) -> None:
-        for model_id in getattr(self, "_stale_models", []):
-            with contextlib.suppress(Exception):  # already undeployed
-                self.req("POST", f"/_plugins/_ml/models/{model_id}/_undeploy")
-            self.req("DELETE", f"/_plugins/_ml/models/{model_id}")
-            self.report.add("model", model_id, "deleted", "replaced")
-        for connector_id in getattr(self, "_stale_connectors", []):
-            self.req("DELETE", f"/_plugins/_ml/connectors/{connector_id}")
-            self.report.add("connector", connector_id, "deleted", "replaced")
+        """Remove models and connectors this run replaced (after the pipelines moved)."""
+        for kind, object_id in dict.fromkeys(self._stale):
+            if kind == "models":
+                with contextlib.suppress(Exception):  # already undeployed
+                    self.req("POST", f"/_plugins/_ml/models/{object_id}/_undeploy")
+            with contextlib.suppress(Exception):  # already gone
+                self.req("DELETE", f"/_plugins/_ml/{kind}/{object_id}")
+                self.report.add(kind[:-1], object_id, "deleted", "replaced")
 
     def run(self) -> Report:
         dimension = self.args.dimension or sidecar_dimensions(self.args.sidecar)
+        self._stale: list[tuple[str, str]] = []
         self.cluster_settings()
-        self.index_template(dimension)
+        saved = self.saved_state()
         values = {
             "SIDECAR_URL": self.args.sidecar.rstrip("/"),
             "SIDECAR_API_KEY": self.args.sidecar_api_key,
         }
-        rerank_model = self.connector_and_model("rerank", values)
-        embed_model = self.connector_and_model("embed", values)
-        self.pipelines(rerank_model)
+        state = {
+            role: self.connector_and_model(role, values, saved.get(role, {}))
+            for role in ("rerank", "embed")
+        }
+        self.index_template(dimension, state)
+        self.pipelines(state["rerank"]["model_id"])
         if not self.dry:
             self.cleanup()
-        self.rerank_model_id = rerank_model
-        self.embed_model_id = embed_model
+        self.rerank_model_id = state["rerank"]["model_id"]
+        self.embed_model_id = state["embed"]["model_id"]
         return self.report
 
 

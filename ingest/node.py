@@ -364,11 +364,16 @@ class LocalNode:
                 *[f"{k}={v}" for k, v in env.items()],
                 *cmd,
             ]
-        stdout = open(run / "logs" / "stdout.log", "ab")  # noqa: SIM115 - closed in stop()
         log(f"starting node {self.version} on {self.url} (run dir {run})")
-        self.process = subprocess.Popen(
-            cmd, env=env, stdout=stdout, stderr=subprocess.STDOUT, start_new_session=True, cwd=run
-        )
+        with open(run / "logs" / "stdout.log", "ab") as stdout:  # the child keeps its own fd
+            self.process = subprocess.Popen(
+                cmd,
+                env=env,
+                stdout=stdout,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
+                cwd=run,
+            )
         (run / "node.json").write_text(
             json.dumps({"url": self.url, "pid": self.process.pid, "version": self.version}),
             encoding="utf-8",
@@ -412,8 +417,6 @@ class LocalNode:
         except subprocess.TimeoutExpired:
             os.killpg(proc.pid, signal.SIGKILL)
             proc.wait()
-        if proc.stdout:
-            proc.stdout.close()
         log(f"stopped; logs kept in {self.run_dir / 'logs' if self.run_dir else '?'}")
 
 

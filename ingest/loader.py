@@ -1,0 +1,108 @@
+"""Load normalized products into an index: document embeddings from the sidecar, then
+opensearch-py's ``streaming_bulk`` (retries with backoff on 429)."""
+
+from __future__ import annotations
+
+import json
+import urllib.request
+from collections.abc import Iterable, Iterator, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from ingest.catalog import Product
+
+
+@dataclass
+class LoadResult:
+    written: int = 0
+    failed: list[tuple[str, str]] = field(default_factory=list)
+
+
+class SidecarEmbedder:
+    """Document-side embeddings through the sidecar's ``/v1/embeddings``."""
+
+    def __init__(self, url: str, api_key: str | None = None, timeout: float = 120) -> None:
+        self.url = url.rstrip("/") + "/v1/embeddings"
+        self.headers = {"Content-Type": "application/json"}
+        if api_key:
+            self.headers["Authorization"] = f"Bearer {api_key}"
+        self.timeout = timeout
+
+    def embed(self, texts: Sequence[str], input_type: str = "document") -> np.ndarray:
+        body = json.dumps({"input": list(texts), "input_type": input_type}).encode("utf-8")
+        req = urllib.request.Request(self.url, data=body, headers=self.headers)
+        with urllib.request.urlopen(req, timeout=self.timeout) as resp:
+            data = json.load(resp)["data"]
+        return np.array(
+            [d["embedding"] for d in sorted(data, key=lambda d: d["index"])], dtype=np.float32
+        )
+
+    def product_vectors(self, products: Sequence[Product]) -> list[list[float]]:
+        """One vector per product: the normalised mean of its languages' passages, so a
+        product carried in several languages is found from any of them."""
+        texts: list[str] = []
+        owners: list[int] = []
+        for i, p in enumerate(products):
+            for text in p.embed_texts.values():
+                texts.append(text)
+                owners.append(i)
+        vecs = self.embed(texts) if texts else np.zeros((0, 1), dtype=np.float32)
+        out = []
+        for i in range(len(products)):
+            mine = vecs[[j for j, o in enumerate(owners) if o == i]]
+            mean = mine.mean(axis=0)
+            out.append((mean / max(float(np.linalg.norm(mean)), 1e-12)).tolist())
+        return out
+
+
+def batched(items: Iterable[Product], size: int) -> Iterator[list[Product]]:
+    batch: list[Product] = []
+    for item in items:
+        batch.append(item)
+        if len(batch) >= size:
+            yield batch
+            batch = []
+    if batch:
+        yield batch
+
+
+def load_products(
+    client: Any,
+    products: Iterable[Product],
+    index: str,
+    embedder: SidecarEmbedder | None,
+    batch_size: int = 64,
+    refresh: bool = True,
+) -> LoadResult:
+    from opensearchpy import helpers
+
+    result = LoadResult()
+
+    def actions() -> Iterator[dict[str, Any]]:
+        for batch in batched(products, batch_size):
+            vectors = embedder.product_vectors(batch) if embedder else [None] * len(batch)
+            for product, vector in zip(batch, vectors, strict=True):
+                source = dict(product.doc)
+                if vector is not None:
+                    source["embedding"] = vector
+                yield {"_op_type": "index", "_index": index, "_id": product.id, "_source": source}
+
+    for ok, info in helpers.streaming_bulk(
+        client,
+        actions(),
+        chunk_size=batch_size,
+        max_retries=5,
+        initial_backoff=1,
+        raise_on_error=False,
+        raise_on_exception=False,
+    ):
+        item = next(iter(info.values()))
+        if ok:
+            result.written += 1
+        else:
+            result.failed.append((str(item.get("_id")), json.dumps(item.get("error"))[:500]))
+    if refresh:
+        client.indices.refresh(index=index)
+    return result

@@ -1,0 +1,204 @@
+"""A real cluster for the end-to-end tests, and the real sidecar next to it.
+
+Which cluster: ``OPENSEARCH_URL`` (an existing one; ``OPENSEARCH_USER`` /
+``OPENSEARCH_PASSWORD`` / ``OPENSEARCH_INSECURE``), else the official image through
+testcontainers where a Docker engine answers, else a local node from Maven Central
+(``ingest.node``). The fixture prints which.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+import requests
+
+from ingest.catalog import normalize
+from ingest.cluster import make_client
+from ingest.loader import SidecarEmbedder, load_products
+
+CHORUS = Path(__file__).resolve().parents[3] / "shared" / "data" / "chorus_icecat"
+QUERIES = ("phone case", "wireless mouse", "laptop", "bluetooth speaker", "usb stick", "mouse")
+EXTRA_PRODUCTS = 300
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    for item in items:
+        if "tests/opensearch/" in str(item.fspath).replace(os.sep, "/"):
+            item.add_marker(pytest.mark.opensearch)
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def docker_available() -> bool:
+    if not shutil.which("docker"):
+        return False
+    try:
+        return subprocess.run(["docker", "info"], capture_output=True, timeout=10).returncode == 0
+    except (OSError, subprocess.TimeoutExpired):
+        return False
+
+
+@pytest.fixture(scope="session")
+def opensearch_url(request: pytest.FixtureRequest) -> Iterator[str]:
+    url = os.environ.get("OPENSEARCH_URL")
+    if url:
+        print(f"\n[opensearch] using the existing cluster at {url} (OPENSEARCH_URL)")
+        yield url
+        return
+    if docker_available():
+        try:
+            from testcontainers.opensearch import OpenSearchContainer
+        except ImportError:
+            OpenSearchContainer = None  # noqa: N806
+        if OpenSearchContainer is not None:
+            version = os.environ.get("OPENSEARCH_VERSION", "2.19.1")
+            with OpenSearchContainer(f"opensearchproject/opensearch:{version}") as container:
+                cfg = container.get_config()
+                url = f"http://{cfg['host']}:{cfg['port']}"
+                print(f"\n[opensearch] using a testcontainers image at {url}")
+                yield url
+            return
+    from ingest.node import LocalNode, NodeError, cache_root
+
+    run = cache_root() / "run" / f"pytest-{os.getpid()}"
+    node = LocalNode(run_dir=run)
+    try:
+        url = node.start()
+    except NodeError as exc:
+        pytest.fail(f"could not start the local OpenSearch node: {exc}")
+    print(f"\n[opensearch] using a local node from Maven Central at {url} (logs: {run}/logs)")
+    try:
+        yield url
+    finally:
+        node.stop()
+        if request.session.testsfailed == 0:  # logs are kept only when something failed
+            shutil.rmtree(run, ignore_errors=True)
+
+
+class SidecarProcess:
+    """The real sidecar under gunicorn; can be stopped and restarted on the same port."""
+
+    def __init__(self, log_dir: Path) -> None:
+        self.port = free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.log = log_dir / "sidecar.log"
+        self.proc: subprocess.Popen[bytes] | None = None
+
+    def start(self) -> None:
+        env = {**os.environ, "SIDECAR_PORT": str(self.port), "SIDECAR_HOST": "127.0.0.1"}
+        with open(self.log, "ab") as fh:
+            self.proc = subprocess.Popen(
+                [sys.executable, "-m", "sidecar.serve"],
+                env=env,
+                stdout=fh,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
+            )
+        deadline = time.monotonic() + 120
+        while time.monotonic() < deadline:
+            assert self.proc.poll() is None, self.log.read_text()
+            try:
+                if requests.get(self.url + "/readyz", timeout=1).status_code == 200:
+                    return
+            except requests.ConnectionError:
+                pass
+            time.sleep(0.2)
+        raise AssertionError("sidecar not ready:\n" + self.log.read_text())
+
+    def stop(self) -> None:
+        if self.proc and self.proc.poll() is None:
+            os.killpg(self.proc.pid, signal.SIGTERM)
+            self.proc.wait(30)
+
+
+@pytest.fixture(scope="session")
+def sidecar(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SidecarProcess]:
+    proc = SidecarProcess(tmp_path_factory.mktemp("sidecar"))
+    proc.start()
+    yield proc
+    proc.stop()
+
+
+@pytest.fixture(scope="session")
+def client(opensearch_url: str) -> Any:
+    return make_client(opensearch_url)
+
+
+@pytest.fixture(scope="session")
+def wired(opensearch_url: str, sidecar: SidecarProcess) -> dict[str, Any]:
+    """The setup CLI applied for real; returns its JSON report."""
+    out = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "ingest.cluster_setup",
+            "--opensearch",
+            opensearch_url,
+            "--sidecar",
+            sidecar.url,
+            "--json",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert out.returncode == 0, out.stderr[-3000:]
+    report: dict[str, Any] = json.loads(out.stdout)
+    return report
+
+
+def chorus_slice() -> tuple[list[dict[str, Any]], dict[str, dict[str, int]]]:
+    """Products judged for QUERIES plus a deterministic sample of others, and the
+    judgments of QUERIES: a slice small enough to embed in seconds."""
+    queries = {}
+    for line in (CHORUS / "queries.jsonl").read_text(encoding="utf-8").splitlines():
+        q = json.loads(line)
+        if q["query"] in QUERIES:
+            queries[q["query_id"]] = q["query"]
+    judgments: dict[str, dict[str, int]] = {}
+    for name in ("judgments.jsonl", "judgments_extra.jsonl"):
+        for line in (CHORUS / name).read_text(encoding="utf-8").splitlines():
+            j = json.loads(line)
+            if j["query_id"] in queries:
+                judgments.setdefault(queries[j["query_id"]], {})[j["product_id"]] = j["rating"]
+    wanted = {pid for js in judgments.values() for pid in js}
+    products, others = [], 0
+    with (CHORUS / "products.jsonl").open(encoding="utf-8") as fh:
+        for i, line in enumerate(fh):
+            p = json.loads(line)
+            if p["id"] in wanted:
+                products.append(p)
+            elif i % 61 == 0 and others < EXTRA_PRODUCTS:
+                products.append(p)
+                others += 1
+    return products, judgments
+
+
+@pytest.fixture(scope="session")
+def catalog(client: Any, wired: dict[str, Any], sidecar: SidecarProcess) -> dict[str, Any]:
+    if not CHORUS.exists():
+        pytest.fail(f"the Chorus data is missing at {CHORUS}")
+    raw, judgments = chorus_slice()
+    products = [normalize(p) for p in raw]
+    result = load_products(client, products, "products", SidecarEmbedder(sidecar.url))
+    assert not result.failed, result.failed[:3]
+    return {
+        "count": result.written,
+        "judgments": judgments,
+        "products": {p.id: p for p in products},
+    }
