@@ -5,7 +5,7 @@ PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
 EXTRAS ?= cpu,ingest,dev
 
-.PHONY: setup run test bench lint clean
+.PHONY: setup run stop test bench lint clean
 
 setup: $(STAMP)
 
@@ -18,8 +18,13 @@ $(STAMP): setup.cfg pyproject.toml
 	$(PY) -m pip install --quiet -e '.[$(EXTRAS)]'
 	@touch $(STAMP)
 
+# The whole stack: OpenSearch node, sidecar, setup, a catalog, side-by-side searches.
+# CATALOG=path.jsonl loads your feed; CHORUS=1 the Chorus/Icecat catalog from ../shared.
 run: setup
-	$(PY) -m sidecar.demo
+	$(PY) -m ingest.stack $(if $(CATALOG),--catalog $(CATALOG)) $(if $(CHORUS),--chorus) $(if $(LIMIT),--limit $(LIMIT))
+
+stop: setup
+	$(PY) -m ingest.stack stop
 
 test: setup
 	$(PY) -m pytest

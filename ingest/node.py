@@ -105,6 +105,23 @@ def cache_root() -> Path:
     return Path.home() / ".cache" / "ranking-sidecar"
 
 
+def run_root() -> Path:
+    """Where nodes keep config, data and logs (``RANKING_SIDECAR_RUN`` to move it)."""
+    env = os.environ.get("RANKING_SIDECAR_RUN")
+    return Path(env) if env else cache_root() / "run"
+
+
+def _traversable(path: Path) -> None:
+    """The node's user must reach its run folder: add o+x to our folders above it."""
+    for parent in path.parents:
+        try:
+            st = parent.stat()
+        except OSError:
+            continue
+        if st.st_uid == os.geteuid() and not st.st_mode & 0o001:
+            parent.chmod(st.st_mode | 0o001)
+
+
 def log(msg: str) -> None:
     print(f"[opensearch] {msg}", file=sys.stderr, flush=True)
 
@@ -299,10 +316,9 @@ class LocalNode:
 
     def start(self, timeout: float = 240.0) -> str:
         home = install(self.version)
-        root = cache_root()
         if self.run_dir is None:
-            (root / "run").mkdir(parents=True, exist_ok=True)
-            self.run_dir = Path(tempfile.mkdtemp(prefix="node-", dir=root / "run"))
+            run_root().mkdir(parents=True, exist_ok=True)
+            self.run_dir = Path(tempfile.mkdtemp(prefix="node-", dir=run_root()))
         run = self.run_dir
         conf = run / "config"
         shutil.rmtree(conf, ignore_errors=True)
@@ -354,7 +370,7 @@ class LocalNode:
         if os.geteuid() == 0:
             uid, gid = _ensure_user()
             subprocess.run(["chown", "-R", f"{uid}:{gid}", str(run)], check=True)
-            run.parent.chmod(0o755)
+            _traversable(run)
             cmd = [
                 "runuser",
                 "-u",
@@ -424,7 +440,7 @@ class LocalNode:
 
 
 def _state_dir(name: str) -> Path:
-    return cache_root() / "run" / name
+    return run_root() / name
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -73,9 +73,9 @@ def opensearch_url(request: pytest.FixtureRequest) -> Iterator[str]:
                 print(f"\n[opensearch] using a testcontainers image at {url}")
                 yield url
             return
-    from ingest.node import LocalNode, NodeError, cache_root
+    from ingest.node import LocalNode, NodeError, run_root
 
-    run = cache_root() / "run" / f"pytest-{os.getpid()}"
+    run = run_root() / f"pytest-{os.getpid()}"
     node = LocalNode(run_dir=run)
     try:
         url = node.start()

@@ -13,31 +13,12 @@ from typing import Any
 import pytest
 import requests
 
+from ingest import queries
 from ingest.loader import SidecarEmbedder
 
 
 def hybrid_query(text: str, embed_model_id: str, size: int = 10) -> dict[str, Any]:
-    return {
-        "size": size,
-        "query": {
-            "hybrid": {
-                "queries": [
-                    {
-                        "multi_match": {
-                            "query": text,
-                            "fields": ["title.*^3", "description.*", "bullets.*", "brand.text^2"],
-                        }
-                    },
-                    {
-                        "neural": {
-                            "embedding": {"query_text": text, "model_id": embed_model_id, "k": 50}
-                        }
-                    },
-                ]
-            }
-        },
-        "ext": {"rerank": {"query_context": {"query_text": text}}},
-    }
+    return queries.hybrid_body(text, embed_model_id, size=size)
 
 
 def search(client: Any, body: dict[str, Any], pipeline: str) -> list[dict[str, Any]]:
@@ -130,23 +111,51 @@ def test_sidecar_down_degrades_to_the_hybrid_order(client, wired, catalog, sidec
     """Runs last: stops the sidecar, then brings it back on the same port."""
     query = "wireless mouse"
     vector = SidecarEmbedder(sidecar.url).embed([query], "query")[0].tolist()
-    body = {
-        "size": 10,
-        "query": {
-            "hybrid": {
-                "queries": [
-                    {"multi_match": {"query": query, "fields": ["title.*^3", "description.*"]}},
-                    {"knn": {"embedding": {"vector": vector, "k": 50}}},
-                ]
-            }
-        },
-        "ext": {"rerank": {"query_context": {"query_text": query}}},
-    }
-    hybrid = [h["_id"] for h in search(client, body, "hybrid")]
+    body = queries.search_body(
+        {"hybrid": {"queries": [queries.bm25(query), queries.knn(vector)]}}, query
+    )
+    hybrid = search(client, body, "hybrid")
     sidecar.stop()
     try:
-        degraded = search(client, body, "hybrid-rerank")
-        assert [h["_id"] for h in degraded] == hybrid
+        degraded = search(client, body, "hybrid-rerank")  # no error: ignore_failure
+        assert [h["_id"] for h in degraded] == [h["_id"] for h in hybrid]
+        assert [h["_score"] for h in degraded] == [h["_score"] for h in hybrid]  # min-max
     finally:
         sidecar.start()
-    assert [h["_id"] for h in search(client, body, "hybrid-rerank")] != []
+    restored = search(client, body, "hybrid-rerank")
+    assert [h["_score"] for h in restored] != [h["_score"] for h in hybrid]  # reranked again
+
+
+def test_make_run_brings_up_the_whole_stack(tmp_path_factory) -> None:
+    """``make run``'s driver on its own node and sidecar: ends with the side-by-side table."""
+    import os
+
+    from ingest.node import cache_root, free_port
+
+    run = cache_root() / "run" / f"stack-test-{os.getpid()}"
+    env = {**os.environ, "RANKING_SIDECAR_RUN": str(run)}
+    try:
+        out = subprocess.run(
+            [sys.executable, "-m", "ingest.stack", "--port", str(free_port())],
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=600,
+        )
+        assert out.returncode == 0, out.stdout[-2000:] + out.stderr[-3000:]
+        text = out.stdout
+        assert "BM25" in text and "hybrid + rerank" in text
+        for query in ("query: wireless mouse", "query: 无线鼠标"):
+            block = text[text.index(query) :].splitlines()
+            assert block[2].startswith(" 1. ")  # a first row under the header
+        assert "Logitech M185" in text and "make stop" in text
+    finally:
+        subprocess.run(
+            [sys.executable, "-m", "ingest.stack", "stop"],
+            env=env,
+            capture_output=True,
+            timeout=120,
+        )
+    import shutil
+
+    shutil.rmtree(run, ignore_errors=True)
