@@ -29,6 +29,18 @@ class SidecarEmbedder:
         if api_key:
             self.headers["Authorization"] = f"Bearer {api_key}"
         self.timeout = timeout
+        self._model: str | None = None
+
+    @property
+    def model(self) -> str:
+        """The embedder's name and width, part of each product's content hash: a new
+        embedding model re-embeds everything."""
+        if self._model is None:
+            base = self.url.rsplit("/v1/embeddings", 1)[0]
+            with urllib.request.urlopen(base + "/readyz", timeout=self.timeout) as resp:
+                info = json.load(resp)["models"]["embed"]
+            self._model = f"{info['name']}:{info['dimensions']}"
+        return self._model
 
     def embed(self, texts: Sequence[str], input_type: str = "document") -> np.ndarray:
         body = json.dumps({"input": list(texts), "input_type": input_type}).encode("utf-8")

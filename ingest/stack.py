@@ -18,7 +18,6 @@ import argparse
 import json
 import os
 import signal
-import socket
 import subprocess
 import sys
 import textwrap
@@ -33,7 +32,8 @@ from ingest import queries
 from ingest.catalog import ProductError, normalize, read_jsonl
 from ingest.cluster import make_client
 from ingest.loader import SidecarEmbedder, load_products
-from ingest.node import LocalNode, free_port, http_json, run_root
+from ingest.node import LocalNode, http_json, run_root
+from sidecar.launcher import SidecarProcess, free_port, is_ready
 
 ROOT = Path(__file__).resolve().parent.parent
 SAMPLE = Path(__file__).resolve().parent / "sample_data" / "products.jsonl"
@@ -73,43 +73,17 @@ def ensure_sidecar(port: int) -> str:
     info = state_dir() / "sidecar.json"
     if info.exists():
         url = json.loads(info.read_text())["url"]
-        try:
-            with urllib.request.urlopen(url + "/readyz", timeout=3) as r:
-                if r.status == 200:
-                    say(f"sidecar: reusing {url}")
-                    return str(url)
-        except (urllib.error.URLError, OSError):
-            pass
-    with socket.socket() as sock:
-        try:
-            sock.bind(("127.0.0.1", port))
-        except OSError:
-            port = free_port()
-    url = f"http://127.0.0.1:{port}"
-    log = state_dir() / "sidecar.log"
-    env = {**os.environ, "SIDECAR_PORT": str(port), "SIDECAR_HOST": "127.0.0.1"}
-    say(f"sidecar: starting on {url} (log {log}) ...")
-    with open(log, "ab") as fh:
-        proc = subprocess.Popen(
-            [sys.executable, "-m", "sidecar.serve"],
-            env=env,
-            stdout=fh,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-        )
-    info.write_text(json.dumps({"url": url, "pid": proc.pid}))
-    deadline = time.monotonic() + 300
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            raise SystemExit(f"the sidecar exited; see {log}")
-        try:
-            with urllib.request.urlopen(url + "/readyz", timeout=2) as r:
-                if r.status == 200:
-                    return url
-        except (urllib.error.URLError, OSError):
-            pass
-        time.sleep(0.5)
-    raise SystemExit(f"the sidecar was not ready in time; see {log}")
+        if is_ready(url, timeout=3):
+            say(f"sidecar: reusing {url}")
+            return str(url)
+    server = SidecarProcess(free_port(port), state_dir() / "sidecar.log")
+    say(f"sidecar: starting on {server.url} (log {server.log_path}) ...")
+    try:
+        server.start()
+    except RuntimeError as exc:
+        raise SystemExit(str(exc)) from None
+    info.write_text(json.dumps({"url": server.url, "pid": server.pid}))
+    return server.url
 
 
 def setup(os_url: str, sidecar_url: str) -> dict[str, Any]:

@@ -11,21 +11,19 @@ from __future__ import annotations
 import json
 import os
 import shutil
-import signal
 import socket
 import subprocess
 import sys
-import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
-import requests
 
 from ingest.catalog import normalize
 from ingest.cluster import make_client
 from ingest.loader import SidecarEmbedder, load_products
+from sidecar.launcher import SidecarProcess
 
 CHORUS = Path(__file__).resolve().parents[3] / "shared" / "data" / "chorus_icecat"
 QUERIES = ("phone case", "wireless mouse", "laptop", "bluetooth speaker", "usb stick", "mouse")
@@ -90,45 +88,9 @@ def opensearch_url(request: pytest.FixtureRequest) -> Iterator[str]:
             shutil.rmtree(run, ignore_errors=True)
 
 
-class SidecarProcess:
-    """The real sidecar under gunicorn; can be stopped and restarted on the same port."""
-
-    def __init__(self, log_dir: Path) -> None:
-        self.port = free_port()
-        self.url = f"http://127.0.0.1:{self.port}"
-        self.log = log_dir / "sidecar.log"
-        self.proc: subprocess.Popen[bytes] | None = None
-
-    def start(self) -> None:
-        env = {**os.environ, "SIDECAR_PORT": str(self.port), "SIDECAR_HOST": "127.0.0.1"}
-        with open(self.log, "ab") as fh:
-            self.proc = subprocess.Popen(
-                [sys.executable, "-m", "sidecar.serve"],
-                env=env,
-                stdout=fh,
-                stderr=subprocess.STDOUT,
-                start_new_session=True,
-            )
-        deadline = time.monotonic() + 120
-        while time.monotonic() < deadline:
-            assert self.proc.poll() is None, self.log.read_text()
-            try:
-                if requests.get(self.url + "/readyz", timeout=1).status_code == 200:
-                    return
-            except requests.ConnectionError:
-                pass
-            time.sleep(0.2)
-        raise AssertionError("sidecar not ready:\n" + self.log.read_text())
-
-    def stop(self) -> None:
-        if self.proc and self.proc.poll() is None:
-            os.killpg(self.proc.pid, signal.SIGTERM)
-            self.proc.wait(30)
-
-
 @pytest.fixture(scope="session")
 def sidecar(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SidecarProcess]:
-    proc = SidecarProcess(tmp_path_factory.mktemp("sidecar"))
+    proc = SidecarProcess(log_path=tmp_path_factory.mktemp("sidecar") / "sidecar.log")
     proc.start()
     yield proc
     proc.stop()

@@ -4,67 +4,29 @@ from __future__ import annotations
 
 import json
 import os
-import signal
-import socket
 import subprocess
 import sys
-import time
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 import requests
 
+from sidecar.launcher import SidecarProcess, free_port
 from tests.conftest import MOUSE_DOCS
 
 pytestmark = pytest.mark.server
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 @pytest.fixture(scope="module")
 def server(tmp_path_factory) -> Iterator[str]:
-    port = free_port()
-    log = tmp_path_factory.mktemp("gunicorn") / "server.log"
-    env = {
-        **os.environ,
-        "SIDECAR_PORT": str(port),
-        "SIDECAR_HOST": "127.0.0.1",
-        "SIDECAR_THREADS": "8",
-    }
-    with open(log, "wb") as fh:
-        proc = subprocess.Popen(
-            [sys.executable, "-m", "sidecar.serve"],
-            env=env,
-            stdout=fh,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-        )
-    base = f"http://127.0.0.1:{port}"
+    proc = SidecarProcess(
+        log_path=tmp_path_factory.mktemp("gunicorn") / "server.log", env={"SIDECAR_THREADS": "8"}
+    )
     try:
-        deadline = time.monotonic() + 120
-        while time.monotonic() < deadline:
-            assert proc.poll() is None, log.read_text()
-            try:
-                if requests.get(base + "/readyz", timeout=1).status_code == 200:
-                    break
-            except requests.ConnectionError:
-                pass
-            time.sleep(0.2)
-        else:
-            pytest.fail("server not ready:\n" + log.read_text())
-        yield base
+        yield proc.start(timeout=120)
     finally:
-        os.killpg(proc.pid, signal.SIGTERM)
-        try:
-            proc.wait(30)
-        except subprocess.TimeoutExpired:
-            os.killpg(proc.pid, signal.SIGKILL)
-            proc.wait()
+        proc.stop()
 
 
 def test_acceptance_queries_over_http(server: str) -> None:
