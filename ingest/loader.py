@@ -4,6 +4,7 @@ opensearch-py's ``streaming_bulk`` (retries with backoff on 429)."""
 from __future__ import annotations
 
 import json
+import urllib.error
 import urllib.request
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
@@ -42,14 +43,23 @@ class SidecarEmbedder:
             self._model = f"{info['name']}:{info['dimensions']}"
         return self._model
 
-    def embed(self, texts: Sequence[str], input_type: str = "document") -> np.ndarray:
-        body = json.dumps({"input": list(texts), "input_type": input_type}).encode("utf-8")
-        req = urllib.request.Request(self.url, data=body, headers=self.headers)
-        with urllib.request.urlopen(req, timeout=self.timeout) as resp:
-            data = json.load(resp)["data"]
-        return np.array(
-            [d["embedding"] for d in sorted(data, key=lambda d: d["index"])], dtype=np.float32
-        )
+    def embed(
+        self, texts: Sequence[str], input_type: str = "document", chunk: int = 64
+    ) -> np.ndarray:
+        """Vectors for ``texts``, ``chunk`` texts per request (the sidecar caps a request)."""
+        out: list[list[float]] = []
+        for start in range(0, len(texts), chunk):
+            part = list(texts[start : start + chunk])
+            body = json.dumps({"input": part, "input_type": input_type}).encode("utf-8")
+            req = urllib.request.Request(self.url, data=body, headers=self.headers)
+            try:
+                with urllib.request.urlopen(req, timeout=self.timeout) as resp:
+                    data = json.load(resp)["data"]
+            except urllib.error.HTTPError as exc:
+                detail = exc.read()[:500].decode("utf-8", "replace")
+                raise RuntimeError(f"the sidecar answered {exc.code}: {detail}") from None
+            out += [d["embedding"] for d in sorted(data, key=lambda d: d["index"])]
+        return np.array(out, dtype=np.float32)
 
     def product_vectors(self, products: Sequence[Product]) -> list[list[float]]:
         """One vector per product: the normalised mean of its languages' passages, so a
