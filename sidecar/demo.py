@@ -1,4 +1,4 @@
-"""``make run``: start the sidecar under gunicorn, show a real rerank, keep serving.
+"""``sidecar-demo``: the sidecar alone under gunicorn, a real rerank shown, kept serving.
 
 Starts ``sidecar-serve`` on ``SIDECAR_PORT`` (or a free loopback port when that one is
 taken), waits for ``/readyz``, prints a curl command that works as shown and the
@@ -11,15 +11,13 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import signal
-import socket
-import subprocess
 import sys
 import tempfile
-import time
-import urllib.error
 import urllib.request
+from pathlib import Path
 from typing import Any
+
+from sidecar.launcher import SidecarProcess, free_port
 
 DOCS = [
     "Logitech M185 wireless optical mouse",
@@ -27,17 +25,6 @@ DOCS = [
     "Dell USB keyboard",
 ]
 QUERIES = ["wireless mouse", "无线鼠标"]
-
-
-def free_port(preferred: int) -> int:
-    for port in (preferred, 0):
-        with socket.socket() as s:
-            try:
-                s.bind(("127.0.0.1", port))
-            except OSError:
-                continue
-            return int(s.getsockname()[1])
-    raise RuntimeError("no free port")
 
 
 def post(url: str, body: dict[str, Any], timeout: float = 60) -> Any:
@@ -48,41 +35,18 @@ def post(url: str, body: dict[str, Any], timeout: float = 60) -> Any:
         return json.load(resp)
 
 
-def wait_ready(base: str, proc: subprocess.Popen[bytes], timeout: float) -> None:
-    end = time.monotonic() + timeout
-    while time.monotonic() < end:
-        if proc.poll() is not None:
-            raise RuntimeError(f"the sidecar exited with code {proc.returncode}; see its log")
-        try:
-            with urllib.request.urlopen(base + "/readyz", timeout=2) as resp:
-                if resp.status == 200:
-                    return
-        except (urllib.error.URLError, OSError):
-            pass
-        time.sleep(0.3)
-    raise RuntimeError(f"the sidecar was not ready within {timeout:.0f}s")
-
-
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--once", action="store_true", help="exit after the demonstration")
     args = ap.parse_args(argv)
     port = free_port(int(os.environ.get("SIDECAR_PORT", "8080")))
-    env = {**os.environ, "SIDECAR_PORT": str(port), "SIDECAR_HOST": "127.0.0.1"}
-    base = f"http://127.0.0.1:{port}"
-    log_path = os.path.join(tempfile.gettempdir(), f"sidecar-demo-{port}.log")
+    log_path = Path(tempfile.gettempdir()) / f"sidecar-demo-{port}.log"
+    server = SidecarProcess(port, log_path)
+    base = server.url
     print(f"starting the sidecar on {base} (gunicorn, bundled model) ...", flush=True)
     print(f"server log: {log_path}", flush=True)
-    with open(log_path, "wb") as log:
-        proc = subprocess.Popen(
-            [sys.executable, "-m", "sidecar.serve"],
-            env=env,
-            stdout=log,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-        )
     try:
-        wait_ready(base, proc, timeout=300)
+        server.start()
         body = {"query": QUERIES[0], "documents": DOCS}
         print("\nready. Try it yourself:\n")
         print(
@@ -101,23 +65,15 @@ def main(argv: list[str] | None = None) -> int:
         if args.once:
             return 0
         print("\nserving; press Ctrl-C to stop.", flush=True)
-        proc.wait()
-        return proc.returncode or 0
+        assert server.proc is not None
+        return server.proc.wait() or 0
     except KeyboardInterrupt:
         return 0
     except (RuntimeError, OSError) as exc:
         print(f"\nerror: {exc}", file=sys.stderr)
-        with open(log_path, encoding="utf-8", errors="replace") as fh:
-            tail = fh.readlines()[-30:]
-        print("last lines of the server log:\n" + "".join(tail), file=sys.stderr)
         return 1
     finally:
-        if proc.poll() is None:
-            os.killpg(proc.pid, signal.SIGTERM)
-            try:
-                proc.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                os.killpg(proc.pid, signal.SIGKILL)
+        server.stop()
 
 
 if __name__ == "__main__":
