@@ -27,6 +27,7 @@ import copy
 import hashlib
 import ipaddress
 import json
+import os
 import re
 import sys
 import time
@@ -419,7 +420,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     ap.add_argument(
         "--sidecar-api-key",
-        default="none",
+        default=os.environ.get("SIDECAR_API_KEY") or "none",
         help="key stored in the connectors' credential and sent as Bearer token",
     )
     ap.add_argument(

@@ -4,6 +4,8 @@ opensearch-py's ``streaming_bulk`` (retries with backoff on 429)."""
 from __future__ import annotations
 
 import json
+import os
+import time
 import urllib.error
 import urllib.request
 from collections.abc import Iterable, Iterator, Sequence
@@ -24,12 +26,16 @@ class LoadResult:
 class SidecarEmbedder:
     """Document-side embeddings through the sidecar's ``/v1/embeddings``."""
 
-    def __init__(self, url: str, api_key: str | None = None, timeout: float = 120) -> None:
+    def __init__(
+        self, url: str, api_key: str | None = None, timeout: float = 120, retries: int = 6
+    ) -> None:
+        api_key = api_key or os.environ.get("SIDECAR_API_KEY")
         self.url = url.rstrip("/") + "/v1/embeddings"
         self.headers = {"Content-Type": "application/json"}
         if api_key:
             self.headers["Authorization"] = f"Bearer {api_key}"
         self.timeout = timeout
+        self.retries = retries
         self._model: str | None = None
 
     @property
@@ -44,22 +50,39 @@ class SidecarEmbedder:
         return self._model
 
     def embed(
-        self, texts: Sequence[str], input_type: str = "document", chunk: int = 64
+        self, texts: Sequence[str], input_type: str = "document", chunk: int = 32
     ) -> np.ndarray:
         """Vectors for ``texts``, ``chunk`` texts per request (the sidecar caps a request)."""
         out: list[list[float]] = []
         for start in range(0, len(texts), chunk):
             part = list(texts[start : start + chunk])
             body = json.dumps({"input": part, "input_type": input_type}).encode("utf-8")
+            data = self._post(body)
+            out += [d["embedding"] for d in sorted(data, key=lambda d: d["index"])]
+        return np.array(out, dtype=np.float32)
+
+    def _post(self, body: bytes) -> list[dict[str, Any]]:
+        """One embeddings call; a busy or restarting sidecar (429, 502-504, connection
+        refused) is retried with exponential backoff, honouring Retry-After."""
+        delay = 1.0
+        for attempt in range(self.retries + 1):
             req = urllib.request.Request(self.url, data=body, headers=self.headers)
             try:
                 with urllib.request.urlopen(req, timeout=self.timeout) as resp:
-                    data = json.load(resp)["data"]
+                    data: list[dict[str, Any]] = json.load(resp)["data"]
+                    return data
             except urllib.error.HTTPError as exc:
                 detail = exc.read()[:500].decode("utf-8", "replace")
-                raise RuntimeError(f"the sidecar answered {exc.code}: {detail}") from None
-            out += [d["embedding"] for d in sorted(data, key=lambda d: d["index"])]
-        return np.array(out, dtype=np.float32)
+                if exc.code not in (429, 502, 503, 504) or attempt == self.retries:
+                    raise RuntimeError(f"the sidecar answered {exc.code}: {detail}") from None
+                wait = float(exc.headers.get("Retry-After") or delay)
+            except (urllib.error.URLError, ConnectionError) as exc:
+                if attempt == self.retries:
+                    raise RuntimeError(f"the sidecar is unreachable: {exc}") from None
+                wait = delay
+            time.sleep(min(wait, 30.0))
+            delay *= 2
+        raise AssertionError("unreachable")
 
     def product_vectors(self, products: Sequence[Product]) -> list[list[float]]:
         """One vector per product: the normalised mean of its languages' passages, so a

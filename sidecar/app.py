@@ -15,9 +15,10 @@ from flask import Flask, Response, g, request
 
 from sidecar.api import embeddings, health, rerank
 from sidecar.api.common import register_engine_errors
+from sidecar.auth import ApiKeys
 from sidecar.backends import LoadedBackends
 from sidecar.engine import Engine
-from sidecar.errors import register_error_handlers
+from sidecar.errors import ApiError, error_response, register_error_handlers
 from sidecar.metrics import Metrics
 from sidecar.settings import Settings
 
@@ -47,9 +48,22 @@ def create_app(
     register_error_handlers(app)
     register_engine_errors(app)
 
+    keys = ApiKeys(settings.api_keys, settings.api_keys_file)
+    app.extensions["sidecar.keys"] = keys
+    open_routes = {"/healthz", "/readyz", "/metrics", "/openapi.json"}
+
     @app.before_request
-    def _start_clock() -> None:
+    def _start_clock_and_authenticate() -> Response | None:
         g.started = time.monotonic()
+        if not keys.enabled or (request.path in open_routes and not settings.auth_health):
+            return None
+        if keys.check(request.headers.get("Authorization")):
+            return None
+        resp = error_response(
+            ApiError("unauthorized", "missing or invalid API key (Authorization: Bearer <key>)")
+        )
+        resp.headers["WWW-Authenticate"] = 'Bearer realm="ranking-sidecar"'
+        return resp
 
     @app.after_request
     def _observe(resp: Response) -> Response:

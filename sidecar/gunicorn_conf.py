@@ -21,6 +21,9 @@ preload_app = False
 timeout = int(max(120, _s.request_timeout_s * 2, _s.load_timeout_s))
 graceful_timeout = 30
 keepalive = 75
+if _s.tls_certfile:
+    certfile = _s.tls_certfile
+    keyfile = _s.tls_keyfile
 accesslog = "-"
 errorlog = "-"
 loglevel = "info"

@@ -9,6 +9,7 @@ from __future__ import annotations
 import os
 import signal
 import socket
+import ssl
 import subprocess
 import sys
 import time
@@ -31,8 +32,12 @@ def free_port(preferred: int = 0) -> int:
 
 
 def is_ready(url: str, timeout: float = 2.0) -> bool:
+    # a readiness probe of our own child on loopback: its certificate need not be trusted
+    context = ssl._create_unverified_context() if url.startswith("https") else None
     try:
-        with urllib.request.urlopen(url.rstrip("/") + "/readyz", timeout=timeout) as resp:
+        with urllib.request.urlopen(
+            url.rstrip("/") + "/readyz", timeout=timeout, context=context
+        ) as resp:
             return bool(resp.status == 200)
     except (urllib.error.URLError, OSError):
         return False
@@ -43,11 +48,12 @@ class SidecarProcess:
         self, port: int = 0, log_path: Path | None = None, env: Mapping[str, str] | None = None
     ) -> None:
         self.port = port or free_port()
-        self.url = f"http://127.0.0.1:{self.port}"
+        self.env = dict(env or {})
+        scheme = "https" if self.env.get("SIDECAR_TLS_CERTFILE") else "http"
+        self.url = f"{scheme}://127.0.0.1:{self.port}"
         self.log_path = log_path or Path(os.environ.get("TMPDIR", "/tmp")) / (
             f"sidecar-{self.port}.log"
         )
-        self.env = dict(env or {})
         self.proc: subprocess.Popen[bytes] | None = None
 
     @property

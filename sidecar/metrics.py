@@ -72,6 +72,12 @@ class Metrics:
             ["role", "model"],
             registry=r,
         )
+        self.fallbacks = Counter(
+            "sidecar_fallbacks",
+            "Rerank requests answered with order-keeping scores, by reason",
+            ["reason"],
+            registry=r,
+        )
         self.model_ready = Gauge(
             "sidecar_model_ready", "1 once the models are loaded and answering", registry=r
         )

@@ -56,10 +56,17 @@ class Settings:
     max_batch_size: int = 64
     batch_wait_ms: float = 2.0
     max_queue_pairs: int = 8_192
-    request_timeout_s: float = 30.0
+    request_timeout_s: float = 10.0
     load_timeout_s: float = 600.0
     # cache
     cache_size: int = 100_000
+    # reliability and security
+    on_timeout: str = "fallback"
+    api_keys: str = ""
+    api_keys_file: str = ""
+    auth_health: bool = False
+    tls_certfile: str = ""
+    tls_keyfile: str = ""
     # serving (read by the gunicorn config)
     host: str = "127.0.0.1"
     port: int = 8080
@@ -81,6 +88,10 @@ class Settings:
             raise SettingsError(
                 "SIDECAR_EMBED_BACKEND=transformers needs SIDECAR_EMBED_MODEL (a local folder)"
             )
+        if self.on_timeout not in ("fallback", "error"):
+            raise SettingsError(f"SIDECAR_ON_TIMEOUT={self.on_timeout!r}: use fallback or error")
+        if bool(self.tls_certfile) != bool(self.tls_keyfile):
+            raise SettingsError("set both SIDECAR_TLS_CERTFILE and SIDECAR_TLS_KEYFILE, or none")
         if self.max_queue_pairs < self.max_documents:
             raise SettingsError(
                 "SIDECAR_MAX_QUEUE_PAIRS must be >= SIDECAR_MAX_DOCUMENTS, or a full-size "

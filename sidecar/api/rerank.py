@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import time
 import uuid
 from collections.abc import Sequence
 
-from flask import Blueprint, Response, g, jsonify
+from flask import Blueprint, Response, current_app, g, jsonify
 
-from sidecar.api.common import check_text_limit, deadline, parse_json, ready_engine, settings
+from sidecar.api.common import check_text_limit, deadline, engine, parse_json, settings
+from sidecar.backends.base import BackendError
+from sidecar.engine import NotReady, RerankOutcome
 from sidecar.errors import ApiError
 from sidecar.schemas import (
     CohereRerankRequest,
@@ -17,6 +20,8 @@ from sidecar.schemas import (
     TeiRank,
     TeiRerankRequest,
 )
+from sidecar.scoring.batcher import DeadlineExceeded, Overloaded
+from sidecar.scoring.fallback import order_keeping_scores
 from sidecar.scoring.multilingual import choose, unpack
 
 bp = Blueprint("rerank", __name__)
@@ -25,12 +30,15 @@ bp = Blueprint("rerank", __name__)
 def _check_inputs(model: str | None, query: str, docs: Sequence[str], field: str) -> None:
     s = settings()
     g.items_field = field
-    if model and model not in _served_names():
-        raise ApiError(
-            "model_not_found",
-            f"model {model!r} is not served here; use one of {sorted(_served_names())}",
-            "model",
-        )
+    reranker = engine().reranker
+    if model and reranker is not None:  # while loading, the served name is not known yet
+        names = {"default", reranker.name, s.rerank_model_name} - {""}
+        if model not in names:
+            raise ApiError(
+                "model_not_found",
+                f"model {model!r} is not served here; use one of {sorted(names)}",
+                "model",
+            )
     if not query.strip():
         raise ApiError("empty_input", "query is empty", "query")
     check_text_limit(query, s.max_query_chars, "query")
@@ -46,22 +54,46 @@ def _check_inputs(model: str | None, query: str, docs: Sequence[str], field: str
         check_text_limit(doc, s.max_document_chars, f"{field}[{i}]")
 
 
-def _served_names() -> set[str]:
-    eng = ready_engine()
-    names = {"default"}
-    if eng.reranker is not None:
-        names.add(eng.reranker.name)
-    if settings().rerank_model_name:
-        names.add(settings().rerank_model_name)
-    return names
-
-
 def _localize(query: str, docs: Sequence[str], hint: str | None) -> tuple[list[str], str | None]:
     """Pick each packed document's section in the query's language (see multilingual)."""
     if not any(unpack(d) for d in docs):
         return list(docs), hint
-    lang = hint or ready_engine().languages.detect(query)[0]
+    lang = hint or engine().languages.detect(query)[0]
     return [choose(d, lang)[0] for d in docs], lang
+
+
+def _score(query: str, texts: list[str], instruction: str | None, truncate: bool) -> RerankOutcome:
+    """The model's scores, or with SIDECAR_ON_TIMEOUT=fallback, when the model cannot
+    answer in time (slow, overloaded, loading, failing), order-keeping scores sent before
+    the deadline, flagged in ``X-Sidecar-Fallback`` and counted in /metrics."""
+    eng = engine()
+    timeout = settings().request_timeout_s
+    model_deadline = deadline() - min(0.2, 0.1 * timeout)  # leave time to answer
+    try:
+        eng.wait_ready(model_deadline - time.monotonic())
+        return eng.rerank(query, texts, instruction, truncate, model_deadline)
+    except (DeadlineExceeded, Overloaded, NotReady, BackendError) as exc:
+        if settings().on_timeout != "fallback":
+            raise
+        reason = {
+            DeadlineExceeded: "timeout",
+            Overloaded: "overloaded",
+            NotReady: "unavailable",
+            BackendError: "backend_error",
+        }[type(exc)]
+        current_app.extensions["sidecar.metrics"].fallbacks.labels(reason).inc()
+        g.fallback = reason
+        scores = order_keeping_scores(len(texts))
+        name = eng.reranker.name if eng.reranker is not None else "fallback"
+        return RerankOutcome(raw=scores, scores=scores, cached=0, tokens=0, model=name)
+
+
+@bp.after_request
+def _flag_fallback(resp: Response) -> Response:
+    reason = g.get("fallback")
+    if reason:
+        resp.headers["X-Sidecar-Fallback"] = reason
+    return resp
 
 
 def _ranked(scores: Sequence[float]) -> list[int]:
@@ -75,7 +107,7 @@ def cohere_rerank() -> Response:
     texts = req.document_texts()
     _check_inputs(req.model, req.query, texts, "documents")
     texts, lang = _localize(req.query, texts, req.language)
-    out = ready_engine().rerank(req.query, texts, req.instruction, req.truncate, deadline())
+    out = _score(req.query, texts, req.instruction, req.truncate)
     order = _ranked(out.scores)
     if req.top_n is not None:
         order = order[: req.top_n]
@@ -102,7 +134,7 @@ def tei_rerank() -> Response:
     _check_inputs(None, req.query, req.texts, "texts")
     texts = req.texts
     scored, _ = _localize(req.query, texts, req.language)
-    out = ready_engine().rerank(req.query, scored, req.instruction, req.truncate, deadline())
+    out = _score(req.query, scored, req.instruction, req.truncate)
     values = out.raw if req.raw_scores else out.scores
     ranks = [
         TeiRank(index=i, score=float(values[i]), text=texts[i] if req.return_text else None)

@@ -118,13 +118,21 @@ def test_readyz_is_503_while_loading_and_requests_wait_for_the_model() -> None:
         app.extensions["sidecar.engine"].close()
 
 
-def test_failed_load_is_reported_not_hidden(tmp_path) -> None:
-    app = create_app(Settings(rerank_model=str(tmp_path)))  # an empty folder: no config.json
+@pytest.mark.parametrize("mode", ["error", "fallback"])
+def test_failed_load_is_reported_not_hidden(tmp_path, mode) -> None:
+    # an empty folder: no config.json
+    app = create_app(Settings(rerank_model=str(tmp_path), on_timeout=mode))
     client = app.test_client()
     with pytest.raises(NotReady):
         app.extensions["sidecar.engine"].wait_ready(30)
     r = client.get("/readyz")
     assert r.status_code == 503 and r.get_json()["status"] == "failed"
     assert "config.json" in r.get_json()["error"]
-    r = client.post("/v1/rerank", json={"query": "q", "documents": ["a"]})
-    assert r.status_code == 503 and r.get_json()["error"]["code"] == "backend_unavailable"
+    r = client.post("/v1/rerank", json={"query": "q", "documents": ["a", "b"]})
+    if mode == "error":
+        assert r.status_code == 503 and r.get_json()["error"]["code"] == "backend_unavailable"
+    else:  # the search keeps its recall order
+        assert r.status_code == 200 and r.headers["X-Sidecar-Fallback"] == "unavailable"
+        assert [x["index"] for x in r.get_json()["results"]] == [0, 1]
+    r = client.post("/v1/embeddings", json={"input": "q"})
+    assert r.status_code == 503  # embeddings cannot fall back

@@ -257,7 +257,7 @@ def test_repeated_request_is_answered_from_cache(wrapped_app) -> None:
     assert "sidecar_cache_misses_total 6.0" in metrics
 
 
-@pytest.mark.settings(max_queue_pairs=4, max_documents=4, cache_size=0)
+@pytest.mark.settings(max_queue_pairs=4, max_documents=4, cache_size=0, on_timeout="error")
 def test_full_queue_answers_429_with_retry_after(wrapped_app) -> None:
     client, wrapped = wrapped_app
     wrapped.gate = threading.Event()  # the model blocks until released
@@ -286,7 +286,7 @@ def test_full_queue_answers_429_with_retry_after(wrapped_app) -> None:
     assert out == {"first": 200, "second": 200}
 
 
-@pytest.mark.settings(request_timeout_s=0.5, cache_size=0)
+@pytest.mark.settings(request_timeout_s=0.5, cache_size=0, on_timeout="error")
 def test_slow_model_gets_a_timeout_not_a_hang(wrapped_app) -> None:
     client, wrapped = wrapped_app
     wrapped.delay = 2.0
@@ -296,7 +296,7 @@ def test_slow_model_gets_a_timeout_not_a_hang(wrapped_app) -> None:
     assert r.status_code == 504 and r.get_json()["error"]["code"] == "timeout"
 
 
-@pytest.mark.settings(cache_size=0)
+@pytest.mark.settings(cache_size=0, on_timeout="error")
 def test_backend_failures_are_502_without_internals(wrapped_app) -> None:
     client, wrapped = wrapped_app
     wrapped.fail = RuntimeError("secret internal detail")
@@ -326,3 +326,55 @@ def test_metrics_cover_requests_batches_and_load(wrapped_app) -> None:
         "sidecar_model_ready 1.0",
     ):
         assert name in text, name
+
+
+# -- fail open: order-keeping scores within the deadline --------------------------------------
+
+
+def fallback_metric(client, reason: str) -> float:
+    text = client.get("/metrics").get_data(as_text=True)
+    for line in text.splitlines():
+        if line.startswith(f'sidecar_fallbacks_total{{reason="{reason}"}}'):
+            return float(line.split()[-1])
+    return 0.0
+
+
+@pytest.mark.settings(request_timeout_s=0.6, cache_size=0)
+def test_slow_model_falls_back_to_the_incoming_order_within_the_deadline(wrapped_app) -> None:
+    client, wrapped = wrapped_app
+    wrapped.delay = 3.0
+    docs = ["HP toner", "Logitech wireless mouse", "Dell keyboard"]
+    started = time.monotonic()
+    r = rerank(client, query="wireless mouse", documents=docs)
+    elapsed = time.monotonic() - started
+    assert elapsed < 0.6  # answered before the deadline, not after the model
+    assert r.status_code == 200 and r.headers["X-Sidecar-Fallback"] == "timeout"
+    results = r.get_json()["results"]
+    assert [x["index"] for x in results] == [0, 1, 2]  # the incoming (recall) order
+    scores = [x["relevance_score"] for x in results]
+    assert scores == sorted(scores, reverse=True) and len(set(scores)) == 3
+    assert fallback_metric(client, "timeout") == 1.0
+    tei = client.post("/rerank", json={"query": "q", "texts": docs})
+    assert tei.headers["X-Sidecar-Fallback"] == "timeout"
+    assert [x["index"] for x in tei.get_json()] == [0, 1, 2]
+
+
+@pytest.mark.settings(cache_size=0)
+def test_failing_or_nan_model_falls_back(wrapped_app) -> None:
+    client, wrapped = wrapped_app
+    wrapped.fail = RuntimeError("boom")
+    r = rerank(client, query="q", documents=["a", "b"])
+    assert r.status_code == 200 and r.headers["X-Sidecar-Fallback"] == "backend_error"
+    wrapped.fail = None
+    wrapped.nan = True
+    r = rerank(client, query="q", documents=["a", "b"])
+    assert r.headers["X-Sidecar-Fallback"] == "backend_error"
+    wrapped.nan = False
+    r = rerank(client, query="q", documents=["a", "b"])
+    assert r.status_code == 200 and "X-Sidecar-Fallback" not in r.headers
+    assert fallback_metric(client, "backend_error") == 2.0
+
+
+def test_bad_input_never_falls_back(client) -> None:
+    r = rerank(client, query="", documents=["a"])
+    assert r.status_code == 400 and "X-Sidecar-Fallback" not in r.headers

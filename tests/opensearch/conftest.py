@@ -28,6 +28,8 @@ from sidecar.launcher import SidecarProcess
 CHORUS = Path(__file__).resolve().parents[3] / "shared" / "data" / "chorus_icecat"
 QUERIES = ("phone case", "wireless mouse", "laptop", "bluetooth speaker", "usb stick", "mouse")
 EXTRA_PRODUCTS = 300
+SIDECAR_KEY = "e2e-secret-key"
+AUTH = {"Authorization": f"Bearer {SIDECAR_KEY}"}
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
@@ -90,10 +92,17 @@ def opensearch_url(request: pytest.FixtureRequest) -> Iterator[str]:
 
 @pytest.fixture(scope="session")
 def sidecar(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SidecarProcess]:
-    proc = SidecarProcess(log_path=tmp_path_factory.mktemp("sidecar") / "sidecar.log")
+    # The sidecar demands an API key: every call below (setup's connectors, the loader, the
+    # ingest CLI, the tests' own requests) must carry it, as in production.
+    os.environ["SIDECAR_API_KEY"] = SIDECAR_KEY
+    proc = SidecarProcess(
+        log_path=tmp_path_factory.mktemp("sidecar") / "sidecar.log",
+        env={"SIDECAR_API_KEYS": SIDECAR_KEY},
+    )
     proc.start()
     yield proc
     proc.stop()
+    os.environ.pop("SIDECAR_API_KEY", None)
 
 
 @pytest.fixture(scope="session")

@@ -15,6 +15,7 @@ import requests
 
 from ingest import queries
 from ingest.loader import SidecarEmbedder
+from tests.opensearch.conftest import AUTH
 
 
 def hybrid_query(text: str, embed_model_id: str, size: int = 10) -> dict[str, Any]:
@@ -56,7 +57,10 @@ def test_hybrid_rerank_order_is_the_sidecars_order(client, wired, catalog, sidec
     assert len(hits) == 10
     docs = [h["_source"]["rerank_text"] for h in hits]
     own = requests.post(
-        sidecar.url + "/v1/rerank", json={"query": query, "documents": docs}, timeout=60
+        sidecar.url + "/v1/rerank",
+        json={"query": query, "documents": docs},
+        headers=AUTH,
+        timeout=60,
     ).json()
     score = {r["index"]: r["relevance_score"] for r in own["results"]}
     assert [h["_score"] for h in hits] == pytest.approx([score[i] for i in range(10)], abs=1e-6)
@@ -159,3 +163,10 @@ def test_make_run_brings_up_the_whole_stack(tmp_path_factory) -> None:
     import shutil
 
     shutil.rmtree(run, ignore_errors=True)
+
+
+def test_sidecar_refuses_calls_without_the_key(sidecar) -> None:
+    r = requests.post(
+        sidecar.url + "/v1/rerank", json={"query": "q", "documents": ["a"]}, timeout=30
+    )
+    assert r.status_code == 401 and r.json()["error"]["code"] == "unauthorized"

@@ -98,3 +98,55 @@ def test_make_run_demo_prints_a_working_curl_and_rankings() -> None:
     for query in ("wireless mouse", "无线鼠标"):
         first = lines[lines.index(f"query: {query}") + 1]
         assert first.endswith("Logitech M185 wireless optical mouse")
+
+
+def test_tls_with_gunicorn_certfile_and_keyfile(tmp_path) -> None:
+    """The documented TLS set-up: gunicorn serves HTTPS with SIDECAR_TLS_CERTFILE/KEYFILE."""
+    cert, key = tmp_path / "cert.pem", tmp_path / "key.pem"
+    subprocess.run(
+        [
+            "openssl",
+            "req",
+            "-x509",
+            "-newkey",
+            "rsa:2048",
+            "-nodes",
+            "-days",
+            "1",
+            "-subj",
+            "/CN=127.0.0.1",
+            "-addext",
+            "subjectAltName=IP:127.0.0.1",
+            "-keyout",
+            str(key),
+            "-out",
+            str(cert),
+        ],
+        check=True,
+        capture_output=True,
+    )
+    proc = SidecarProcess(
+        log_path=tmp_path / "tls.log",
+        env={
+            "SIDECAR_TLS_CERTFILE": str(cert),
+            "SIDECAR_TLS_KEYFILE": str(key),
+            "SIDECAR_API_KEYS": "tls-key",
+        },
+    )
+    url = proc.start(timeout=120)
+    try:
+        assert url.startswith("https://")
+        r = requests.post(
+            url + "/v1/rerank",
+            json={"query": "mouse", "documents": MOUSE_DOCS},
+            headers={"Authorization": "Bearer tls-key"},
+            verify=str(cert),
+            timeout=30,
+        )
+        assert r.status_code == 200 and r.json()["results"][0]["index"] == 0
+        with pytest.raises(requests.exceptions.SSLError):  # an untrusted certificate
+            requests.get(url + "/healthz", timeout=10)
+        with pytest.raises(requests.exceptions.ConnectionError):  # no plain HTTP
+            requests.get(url.replace("https", "http") + "/healthz", timeout=10)
+    finally:
+        proc.stop()
