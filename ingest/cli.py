@@ -95,6 +95,13 @@ def build_parser() -> argparse.ArgumentParser:
     )
     ap.add_argument("--strict", action="store_true", help="stop at the first bad product")
     ap.add_argument("--batch-size", type=int, default=128)
+    ap.add_argument(
+        "--retry-for",
+        type=float,
+        default=120.0,
+        help="how long to wait out an unreachable or restarting cluster, in "
+        "seconds, before giving up (default %(default)s)",
+    )
     ap.add_argument("--quiet", action="store_true", help="no progress bar")
     ap.add_argument("--json", action="store_true", help="print the summary as JSON")
     return ap
@@ -158,6 +165,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         strict=args.strict,
         progress=progress,
         batch_size=args.batch_size,
+        retry_for=args.retry_for,
     )
     started = time.monotonic()
     try:
@@ -191,9 +199,10 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
             if args.feeds:
                 sync.load(records(args.feeds, args.format, mapping), target)
             if args.delete_missing:
-                sync.delete_missing(target)
+                sync.with_retry(lambda: sync.delete_missing(target))
         for path in args.deletes:
-            sync.delete(target, (i for _, i in read_ids(path)))
+            ids = [i for _, i in read_ids(path)]
+            sync.with_retry(lambda ids=ids: sync.delete(target, ids))  # type: ignore[misc]
         client.indices.refresh(index=target)
     except StrictStop as exc:
         raise SystemExit(f"stopped (--strict): {exc}") from None

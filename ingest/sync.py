@@ -18,15 +18,18 @@ from __future__ import annotations
 
 import json
 import re
+import sys
+import time
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any, TextIO
+from typing import Any, TextIO, TypeVar
 
 from ingest.catalog import Product, ProductError, content_hash, normalize
 from ingest.feeds import Record
 
 BATCH = 128
+T = TypeVar("T")
 
 
 class StrictStop(RuntimeError):
@@ -41,6 +44,7 @@ class Summary:
     deleted: int = 0
     dead_lettered: int = 0
     embedded: int = 0
+    retries: int = 0
     index: str = ""
     alias: str = ""
     seconds: float = 0.0
@@ -104,6 +108,7 @@ class Sync:
         strict: bool = False,
         progress: Callable[[int], None] | None = None,
         batch_size: int = BATCH,
+        retry_for: float = 120.0,
     ) -> None:
         self.client = client
         self.alias = alias
@@ -115,6 +120,8 @@ class Sync:
         self.batch_size = batch_size
         self.summary = Summary(alias=alias)
         self.seen_ids: set[str] = set()
+        self.retry_for = retry_for
+        self.retries = 0
 
     # -- failures ------------------------------------------------------------------------
     def fail(
@@ -167,66 +174,104 @@ class Sync:
 
     def load(self, records: Iterable[Record], index: str, reuse_from: str | None = None) -> None:
         """Write new and changed products of ``records`` into ``index``."""
-        from opensearchpy import helpers
-
         self.summary.index = index
         for batch in _batched(self.products(records), self.batch_size):
-            hashes = {p.id: hash_for(p, self.embed_model) for _, p in batch}
-            current = self._existing(index, list(hashes), with_vectors=False)
-            todo = [
-                (r, p)
-                for r, p in batch
-                if current.get(p.id, {}).get("content_hash") != hashes[p.id]
-            ]
-            self.summary.unchanged += len(batch) - len(todo)
-            if not todo:
-                continue
-            vectors: dict[str, list[float] | None] = {p.id: None for _, p in todo}
-            if self.embedder is not None:
-                ids = [p.id for _, p in todo]
-                old = self._existing(reuse_from, ids, with_vectors=True) if reuse_from else {}
-                fresh = []
-                for _, p in todo:
-                    prev = old.get(p.id, {})
-                    if prev.get("content_hash") == hashes[p.id] and "embedding" in prev:
-                        vectors[p.id] = prev["embedding"]  # a rebuild reuses what it can
-                    else:
-                        fresh.append(p)
-                if fresh:
-                    for p, vec in zip(fresh, self.embedder.product_vectors(fresh), strict=True):
-                        vectors[p.id] = vec
-                    self.summary.embedded += len(fresh)
-            by_id = {p.id: (r, p) for r, p in todo}
-            actions = []
-            for _, p in todo:
-                source = dict(p.doc)
-                source["content_hash"] = hashes[p.id]
-                if vectors[p.id] is not None:
-                    source["embedding"] = vectors[p.id]
-                actions.append(
-                    {"_op_type": "index", "_index": index, "_id": p.id, "_source": source}
+            unchanged, written, rejected = self.with_retry(
+                lambda b=batch: self._load_batch(b, index, reuse_from)  # type: ignore[misc]
+            )
+            self.summary.unchanged += unchanged
+            self.summary.written += written
+            for rec, pid, reason in rejected:
+                self.fail(rec.source, rec.line, f"rejected by OpenSearch: {reason}", pid, rec.data)
+
+    def with_retry(self, work: Callable[[], T]) -> T:
+        """Run ``work``; while the cluster is unreachable or restarting, wait with
+        exponential backoff (up to ``retry_for`` seconds) and run it again. Writes are by
+        ``_id``, so a batch that was half written when the cluster went away is simply
+        written again: nothing is lost or duplicated."""
+        from opensearchpy.exceptions import ConnectionError as OSConnectionError
+        from opensearchpy.exceptions import TransportError
+
+        deadline = time.monotonic() + self.retry_for
+        delay = 1.0
+        while True:
+            try:
+                return work()
+            except (OSConnectionError, TransportError) as exc:
+                status = getattr(exc, "status_code", None)
+                retriable = isinstance(exc, OSConnectionError) or status in (502, 503, 504)
+                if not retriable or time.monotonic() + delay > deadline:
+                    raise
+                self.retries += 1
+                self.summary.retries = self.retries
+                print(
+                    f"ingest: OpenSearch unavailable ({type(exc).__name__}); retrying in "
+                    f"{delay:.0f}s",
+                    file=sys.stderr,
+                    flush=True,
                 )
-            for ok, info in helpers.streaming_bulk(
-                self.client,
-                actions,
-                chunk_size=self.batch_size,
-                max_retries=8,
-                initial_backoff=1,
-                max_backoff=30,
-                raise_on_error=False,
-                raise_on_exception=True,
-            ):
-                item = next(iter(info.values()))
-                if ok:
-                    self.summary.written += 1
+                time.sleep(delay)
+                delay = min(delay * 2, 15.0)
+
+    def _load_batch(
+        self, batch: list[tuple[Record, Product]], index: str, reuse_from: str | None
+    ) -> tuple[int, int, list[tuple[Record, str, str]]]:
+        """``(unchanged, written, rejected)`` for one batch; safe to run again."""
+        from opensearchpy import helpers
+
+        hashes = {p.id: hash_for(p, self.embed_model) for _, p in batch}
+        current = self._existing(index, list(hashes), with_vectors=False)
+        todo = [
+            (r, p) for r, p in batch if current.get(p.id, {}).get("content_hash") != hashes[p.id]
+        ]
+        unchanged = len(batch) - len(todo)
+        if not todo:
+            return unchanged, 0, []
+        vectors: dict[str, list[float] | None] = {p.id: None for _, p in todo}
+        if self.embedder is not None:
+            ids = [p.id for _, p in todo]
+            old = self._existing(reuse_from, ids, with_vectors=True) if reuse_from else {}
+            fresh = []
+            for _, p in todo:
+                prev = old.get(p.id, {})
+                if prev.get("content_hash") == hashes[p.id] and "embedding" in prev:
+                    vectors[p.id] = prev["embedding"]  # a rebuild reuses what it can
                 else:
-                    rec, p = by_id[str(item.get("_id"))]
-                    reason = item.get("error", {})
-                    if isinstance(reason, dict):
-                        reason = f"{reason.get('type')}: {reason.get('reason')}"
-                    self.fail(
-                        rec.source, rec.line, f"rejected by OpenSearch: {reason}", p.id, rec.data
-                    )
+                    fresh.append(p)
+            if fresh:
+                for p, vec in zip(fresh, self.embedder.product_vectors(fresh), strict=True):
+                    vectors[p.id] = vec
+                self.summary.embedded += len(fresh)
+        by_id = {p.id: (r, p) for r, p in todo}
+        actions = []
+        for _, p in todo:
+            source = dict(p.doc)
+            source["content_hash"] = hashes[p.id]
+            if vectors[p.id] is not None:
+                source["embedding"] = vectors[p.id]
+            actions.append({"_op_type": "index", "_index": index, "_id": p.id, "_source": source})
+        written = 0
+        rejected: list[tuple[Record, str, str]] = []
+        for ok, info in helpers.streaming_bulk(
+            self.client,
+            actions,
+            chunk_size=self.batch_size,
+            max_retries=8,
+            initial_backoff=1,
+            max_backoff=30,
+            raise_on_error=False,
+            raise_on_exception=True,
+        ):
+            item = next(iter(info.values()))
+            if ok:
+                written += 1
+            else:
+                rec, p = by_id[str(item.get("_id"))]
+                reason = item.get("error", {})
+                if isinstance(reason, dict):
+                    reason = f"{reason.get('type')}: {reason.get('reason')}"
+                rejected.append((rec, p.id, str(reason)))
+        return unchanged, written, rejected
 
     # -- deletes -----------------------------------------------------------------------------
     def indexed_ids(self, index: str) -> Iterator[str]:

@@ -163,6 +163,13 @@ class Engine:
             }
         return out
 
+    def stuck_for(self) -> float:
+        """How long the longest running model call has been running."""
+        return max(
+            (b.busy_for() for b in (self._rerank_batcher, self._embed_batcher) if b is not None),
+            default=0.0,
+        )
+
     def close(self) -> None:
         for b in (self._rerank_batcher, self._embed_batcher):
             if b is not None:

@@ -45,8 +45,13 @@ def is_ready(url: str, timeout: float = 2.0) -> bool:
 
 class SidecarProcess:
     def __init__(
-        self, port: int = 0, log_path: Path | None = None, env: Mapping[str, str] | None = None
+        self,
+        port: int = 0,
+        log_path: Path | None = None,
+        env: Mapping[str, str] | None = None,
+        app: str = "sidecar.app:create_app()",
     ) -> None:
+        self.app = app
         self.port = port or free_port()
         self.env = dict(env or {})
         scheme = "https" if self.env.get("SIDECAR_TLS_CERTFILE") else "http"
@@ -69,7 +74,7 @@ class SidecarProcess:
         }
         with open(self.log_path, "ab") as log:  # the child keeps its own descriptor
             self.proc = subprocess.Popen(
-                [sys.executable, "-m", "sidecar.serve"],
+                [sys.executable, "-m", "sidecar.serve", "--app", self.app],
                 env=env,
                 stdout=log,
                 stderr=subprocess.STDOUT,

@@ -58,6 +58,7 @@ class Settings:
     max_queue_pairs: int = 8_192
     request_timeout_s: float = 10.0
     load_timeout_s: float = 600.0
+    stuck_after_s: float = 120.0
     # cache
     cache_size: int = 100_000
     # reliability and security

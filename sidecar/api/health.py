@@ -12,7 +12,16 @@ bp = Blueprint("health", __name__)
 
 @bp.get("/healthz")
 def healthz() -> Response:
-    """Alive: the process answers HTTP (models may still be loading)."""
+    """Alive: the process answers HTTP (models may still be loading). A model call running
+    longer than SIDECAR_STUCK_AFTER_S makes it 503, so an orchestrator's liveness probe
+    restarts a worker whose model hangs (requests meanwhile get fallback scores)."""
+    eng = engine()
+    stuck = eng.stuck_for()
+    limit = current_app.extensions["sidecar.settings"].stuck_after_s
+    if stuck > limit:
+        resp = jsonify({"status": "stuck", "error": f"a model call has run for {stuck:.0f}s"})
+        resp.status_code = 503
+        return resp
     return jsonify({"status": "ok"})
 
 

@@ -125,12 +125,18 @@ class MicroBatcher(Generic[R]):
         self._cond = threading.Condition()
         self._closed = False
         self._items_per_s = 0.0  # recent throughput, for Retry-After
+        self._busy_since: float | None = None  # when the running model call started
         self._thread = threading.Thread(target=self._loop, name=f"batcher-{name}", daemon=True)
         self._thread.start()
 
     @property
     def depth(self) -> int:
         return len(self._pending)
+
+    def busy_for(self) -> float:
+        """Seconds the current model call has been running (0 when idle)."""
+        since = self._busy_since
+        return 0.0 if since is None else time.monotonic() - since
 
     def submit(self, items: Sequence[Prepared], deadline: float) -> Ticket[R]:
         ticket: Ticket[R] = Ticket(size=len(items), deadline=deadline)
@@ -188,6 +194,7 @@ class MicroBatcher(Generic[R]):
             if not batch:
                 continue
             started = time.perf_counter()
+            self._busy_since = time.monotonic()
             try:
                 out = list(self._run([e.item for e in batch]))
                 if len(out) != len(batch):
@@ -200,6 +207,8 @@ class MicroBatcher(Generic[R]):
                         e.ticket.error = err
                         e.ticket.done.set()
                 continue
+            finally:
+                self._busy_since = None
             seconds = time.perf_counter() - started
             if seconds > 0:
                 rate = len(batch) / seconds

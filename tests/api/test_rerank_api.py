@@ -378,3 +378,18 @@ def test_failing_or_nan_model_falls_back(wrapped_app) -> None:
 def test_bad_input_never_falls_back(client) -> None:
     r = rerank(client, query="", documents=["a"])
     assert r.status_code == 400 and "X-Sidecar-Fallback" not in r.headers
+
+
+@pytest.mark.settings(request_timeout_s=0.5, stuck_after_s=1.0, cache_size=0)
+def test_hung_model_falls_back_and_fails_liveness(wrapped_app) -> None:
+    client, wrapped = wrapped_app
+    wrapped.gate = threading.Event()  # the model call never returns until released
+    r = rerank(client, query="q", documents=["a", "b"])
+    assert r.headers["X-Sidecar-Fallback"] == "timeout"
+    assert client.get("/healthz").status_code == 200  # not yet past the limit
+    time.sleep(1.2)
+    r = client.get("/healthz")
+    assert r.status_code == 503 and r.get_json()["status"] == "stuck"
+    wrapped.gate.set()
+    time.sleep(0.2)
+    assert client.get("/healthz").status_code == 200
