@@ -20,6 +20,7 @@ from sidecar.schemas import (
     TeiRank,
     TeiRerankRequest,
 )
+from sidecar.settings import Settings
 
 _REF = "#/components/schemas/{model}"
 
@@ -56,8 +57,30 @@ def _post(summary: str, req: type[BaseModel], ok: dict[str, Any]) -> dict[str, A
     }
 
 
-@lru_cache(maxsize=1)
-def openapi_document() -> dict[str, Any]:
+def _limit(schemas: dict[str, Any], model: str, field: str, **bounds: int) -> None:
+    """Write a configured limit into a property's schema (for every string/array branch)."""
+    prop = schemas[model]["properties"][field]
+    for branch in [prop, *prop.get("anyOf", [])]:
+        kind = branch.get("type")
+        if kind == "array":
+            if "maxItems" in bounds:
+                branch["maxItems"] = bounds["maxItems"]
+            items = branch.get("items", {})
+            if "maxLength" in bounds and items.get("type") == "string":
+                items["maxLength"] = bounds["maxLength"]
+            for sub in items.get("anyOf", []):
+                if sub.get("type") == "string" and "maxLength" in bounds:
+                    sub["maxLength"] = bounds["maxLength"]
+        elif kind == "string" and "maxLength" in bounds:
+            branch["maxLength"] = bounds["maxLength"]
+
+
+@lru_cache(maxsize=8)
+def openapi_document(
+    settings: Settings | None = None, embed_dimensions: int | None = None
+) -> dict[str, Any]:
+    """The document; with ``settings`` (and the loaded embedder's width), the configured
+    limits are part of it, so a client can tell a valid request from the schema alone."""
     models: list[type[BaseModel]] = [
         CohereRerankRequest,
         CohereRerankResponse,
@@ -70,6 +93,25 @@ def openapi_document() -> dict[str, Any]:
     ]
     _, defs = models_json_schema([(m, "validation") for m in models], ref_template=_REF)
     schemas = defs.get("$defs", {})
+    if settings is not None:
+        docs, chars = settings.max_documents, settings.max_document_chars
+        _limit(schemas, "CohereRerankRequest", "query", maxLength=settings.max_query_chars)
+        _limit(schemas, "CohereRerankRequest", "documents", maxItems=docs, maxLength=chars)
+        schemas["RerankDocument"]["properties"]["text"]["maxLength"] = chars
+        _limit(schemas, "TeiRerankRequest", "query", maxLength=settings.max_query_chars)
+        _limit(schemas, "TeiRerankRequest", "texts", maxItems=docs, maxLength=chars)
+        _limit(
+            schemas,
+            "EmbeddingsRequest",
+            "input",
+            maxItems=settings.max_embed_inputs,
+            maxLength=chars,
+        )
+    if embed_dimensions:
+        dims = schemas["EmbeddingsRequest"]["properties"]["dimensions"]
+        for branch in dims.get("anyOf", [dims]):
+            if branch.get("type") == "integer":
+                branch["maximum"] = embed_dimensions
     tei_list = TypeAdapter(list[TeiRank]).json_schema(ref_template=_REF)
     text = {
         "description": "Prometheus text format",

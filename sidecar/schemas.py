@@ -11,10 +11,31 @@ Wire formats follow the APIs that clients already speak:
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import (
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    WithJsonSchema,
+    field_validator,
+)
 from pydantic_core import PydanticCustomError
+
+
+def _integral(value: Any) -> Any:
+    # JSON Schema's "integer" includes 5.0; strict validation would refuse it.
+    if isinstance(value, float) and value.is_integer():
+        return int(value)
+    return value
+
+
+#: A positive integer, written as 5 or 5.0 (never "5").
+Positive = Annotated[int, Field(ge=1), BeforeValidator(_integral)]
+
+#: A string with at least one non-blank character (blank input answers 400 empty_input).
+NonBlank = Annotated[str, Field(min_length=1, pattern=r"\S")]
 
 
 class _Request(BaseModel):
@@ -32,9 +53,9 @@ class RerankDocument(BaseModel):
 
 class CohereRerankRequest(_Request):
     model: str | None = None
-    query: str
-    documents: list[str | RerankDocument]
-    top_n: int | None = Field(default=None, ge=1)
+    query: NonBlank
+    documents: list[str | RerankDocument] = Field(min_length=1)
+    top_n: Positive | None = None
     return_documents: bool = False
     instruction: str | None = Field(
         default=None,
@@ -108,8 +129,8 @@ class CohereRerankResponse(BaseModel):
 
 
 class TeiRerankRequest(_Request):
-    query: str
-    texts: list[str]
+    query: NonBlank
+    texts: list[str] = Field(min_length=1)
     raw_scores: bool = False
     return_text: bool = False
     truncate: bool = True
@@ -127,9 +148,25 @@ InputType = Literal["query", "document", "search_query", "search_document"]
 
 
 class EmbeddingsRequest(_Request):
-    input: str | list[str]
+    # Validated as "a string or a list of strings" (blank ones answer 400 empty_input
+    # naming the item); the schema documents that they must not be blank.
+    input: Annotated[
+        str | list[str],
+        WithJsonSchema(
+            {
+                "anyOf": [
+                    {"type": "string", "minLength": 1, "pattern": "\\S"},
+                    {
+                        "type": "array",
+                        "minItems": 1,
+                        "items": {"type": "string", "minLength": 1, "pattern": "\\S"},
+                    },
+                ]
+            }
+        ),
+    ]
     model: str | None = None
-    dimensions: int | None = Field(default=None, ge=1)
+    dimensions: Positive | None = None
     encoding_format: Literal["float", "base64"] = "float"
     input_type: InputType = Field(
         default="document",

@@ -85,6 +85,9 @@ def _validation_error(exc: ValidationError) -> ApiError:
     if not loc and kind in ("model_type", "model_attributes_type", "dict_type"):
         return ApiError("validation_error", "request body must be a JSON object")
     param = loc_to_param(loc)
+    if kind in ("string_too_short", "string_pattern_mismatch", "too_short") and param:
+        what = "is empty" if kind != "too_short" else "is empty; send at least one"
+        return ApiError("empty_input", f"{param} {what}", param)
     ctx = first.get("ctx") or {}
     message = first["msg"]
     if "index" in ctx and param:  # our own per-item errors already name the item

@@ -49,4 +49,6 @@ def metrics() -> Response:
 
 @bp.get("/openapi.json")
 def openapi() -> Response:
-    return jsonify(openapi_document())
+    embedder = engine().embedder
+    dims = embedder.dimensions if embedder is not None else None
+    return jsonify(openapi_document(current_app.extensions["sidecar.settings"], dims))
