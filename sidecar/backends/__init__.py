@@ -9,6 +9,7 @@ from __future__ import annotations
 import logging
 import time
 from dataclasses import dataclass, field
+from typing import Any
 
 from sidecar.backends.base import Embedder, Reranker
 from sidecar.settings import Settings
@@ -52,6 +53,16 @@ def load_backends(settings: Settings) -> LoadedBackends:
             device=settings.device,
             threads=settings.torch_threads,
         )
+    elif rerank_kind == "vllm":
+        from sidecar.backends.vllm_backend import VllmReranker
+
+        reranker = VllmReranker(
+            settings.rerank_model,
+            settings.vllm_rerank_url,
+            name=settings.rerank_model_name,
+            max_length=settings.max_length,
+            **_vllm_client_settings(settings),
+        )
     else:
         raise ValueError(f"rerank backend {rerank_kind!r} is not available in this build")
     timings["rerank"] = time.perf_counter() - t0
@@ -76,9 +87,28 @@ def load_backends(settings: Settings) -> LoadedBackends:
             device=settings.device,
             threads=settings.torch_threads,
         )
+    elif embed_kind == "vllm":
+        from sidecar.backends.vllm_backend import VllmEmbedder
+
+        embedder = VllmEmbedder(
+            settings.embed_model,
+            settings.vllm_embed_url,
+            name=settings.embed_model_name,
+            max_length=settings.embed_max_length,
+            **_vllm_client_settings(settings),
+        )
     else:
         raise ValueError(f"embedding backend {embed_kind!r} is not available in this build")
     timings["embed"] = time.perf_counter() - t1
     if embedder is not None:
         log.info("embedder %s (%s) loaded in %.2fs", embedder.name, embedder.kind, timings["embed"])
     return LoadedBackends(reranker, embedder, timings)
+
+
+def _vllm_client_settings(settings: Settings) -> dict[str, Any]:
+    return {
+        "api_key": settings.vllm_api_key,
+        "timeout_s": settings.vllm_timeout_s,
+        "retries": settings.vllm_retries,
+        "check_version": settings.vllm_check_version,
+    }

@@ -15,7 +15,6 @@ Only this module (and the other backends) import torch and transformers.
 
 from __future__ import annotations
 
-import json
 import logging
 import os
 from collections.abc import Sequence
@@ -32,39 +31,15 @@ from sidecar.backends.base import (
     Prepared,
     sigmoid,
 )
-from sidecar.scoring.prompts import (
-    QWEN3_RERANK_PREFIX,
-    QWEN3_RERANK_SUFFIX,
-    fit_document,
-    qwen3_embed_query,
-    qwen3_rerank_head,
+from sidecar.backends.tokenization import (
+    EmbedTokens,
+    Qwen3RerankTokens,
+    detect_family,
+    load_tokenizer,
+    read_config,
 )
 
 log = logging.getLogger(__name__)
-
-
-def read_config(folder: str | os.PathLike[str]) -> dict[str, Any]:
-    path = Path(folder) / "config.json"
-    if not path.is_file():
-        raise FileNotFoundError(f"{folder}: no config.json; is this a model folder?")
-    with path.open(encoding="utf-8") as fh:
-        config: dict[str, Any] = json.load(fh)
-    return config
-
-
-def detect_family(config: dict[str, Any]) -> str:
-    """``qwen3-lm``, ``qwen3-seqcls`` or ``cross-encoder``, from config.json alone."""
-    archs = " ".join(config.get("architectures") or [])
-    model_type = str(config.get("model_type", ""))
-    is_qwen = model_type.startswith("qwen")
-    if "ForSequenceClassification" in archs:
-        return "qwen3-seqcls" if is_qwen else "cross-encoder"
-    if "ForCausalLM" in archs and is_qwen:
-        return "qwen3-lm"
-    raise ValueError(
-        f"unsupported reranker architecture {archs or '?'} (model_type {model_type or '?'}): "
-        "expected a *ForSequenceClassification cross-encoder or a Qwen3 causal LM"
-    )
 
 
 class _Torch:
@@ -99,12 +74,6 @@ class _Torch:
         return ids.to(self.device), mask.to(self.device)
 
 
-def _load_tokenizer(folder: str, **kwargs: Any) -> Any:
-    from transformers import AutoTokenizer
-
-    return AutoTokenizer.from_pretrained(folder, local_files_only=True, **kwargs)
-
-
 class CrossEncoderReranker:
     """A sequence-classification cross-encoder; only the document is ever truncated."""
 
@@ -121,7 +90,7 @@ class CrossEncoderReranker:
         self.rt = _Torch(device, threads)
         from transformers import AutoModelForSequenceClassification
 
-        self.tokenizer = _load_tokenizer(folder)
+        self.tokenizer = load_tokenizer(folder)
         self.model = (
             AutoModelForSequenceClassification.from_pretrained(
                 folder, local_files_only=True, dtype=self.rt.dtype
@@ -196,18 +165,10 @@ class Qwen3Reranker:
         self.family = detect_family(config)
         if self.family == "cross-encoder":
             raise ValueError(f"{folder} is not a Qwen3 reranker")
-        self.tokenizer = _load_tokenizer(folder, padding_side="left")
-        tok = self.tokenizer
-        self.yes_id = tok.convert_tokens_to_ids("yes")
-        self.no_id = tok.convert_tokens_to_ids("no")
-        for word, tid in (("yes", self.yes_id), ("no", self.no_id)):
-            if tid is None or tid == tok.unk_token_id:
-                raise ValueError(f"{folder}: the tokenizer has no single token {word!r}")
-        self.prefix_ids = list(tok(QWEN3_RERANK_PREFIX, add_special_tokens=False)["input_ids"])
-        self.suffix_ids = list(tok(QWEN3_RERANK_SUFFIX, add_special_tokens=False)["input_ids"])
-        self.pad_id = int(
-            tok.pad_token_id if tok.pad_token_id is not None else tok.eos_token_id or 0
-        )
+        self.tokens = Qwen3RerankTokens(folder, max_length)
+        self.tokenizer = self.tokens.tokenizer
+        self.yes_id, self.no_id = self.tokens.yes_id, self.tokens.no_id
+        self.pad_id = self.tokens.pad_id
         from transformers import AutoModelForCausalLM, AutoModelForSequenceClassification
 
         loader: Any = (
@@ -226,32 +187,7 @@ class Qwen3Reranker:
         self.max_length = max_length
 
     def prepare(self, pairs: Sequence[Pair], truncate: bool = True) -> list[Prepared]:
-        tok = self.tokenizer
-        heads = [qwen3_rerank_head(p.query, p.instruction) for p in pairs]
-        bodies = [h + p.document for h, p in zip(heads, pairs, strict=True)]
-        enc = tok(bodies, add_special_tokens=False, return_offsets_mapping=True)
-        out = []
-        for i, (ids, offsets, head) in enumerate(
-            zip(enc["input_ids"], enc["offset_mapping"], heads, strict=True)
-        ):
-            # Tokens that end within the head (instruction + query) are protected; the
-            # head's trailing space may merge into the document's first token.
-            protected = sum(1 for _, end in offsets if end <= len(head.rstrip(" ")))
-            total = len(self.prefix_ids) + len(ids) + len(self.suffix_ids)
-            if total > self.max_length and not truncate:
-                raise InputTooLong(i, total, self.max_length)
-            row = fit_document(
-                self.prefix_ids + ids[:protected],
-                ids[protected:],
-                self.suffix_ids,
-                self.max_length,
-            )
-            if row is None:
-                raise InputTooLong(
-                    i, len(self.prefix_ids) + protected + len(self.suffix_ids), self.max_length
-                )
-            out.append(Prepared(len(row), row))
-        return out
+        return self.tokens.prepare(pairs, truncate)
 
     def score(self, batch: Sequence[Prepared]) -> list[float]:
         torch = self.rt.torch
@@ -303,52 +239,23 @@ class TransformersEmbedder:
         self.rt = _Torch(device, threads)
         from transformers import AutoModel
 
-        config = read_config(folder)
-        self.decoder = str(config.get("model_type", "")).startswith("qwen")
-        self.tokenizer = _load_tokenizer(folder, padding_side="left" if self.decoder else "right")
+        self.tokens = EmbedTokens(folder, max_length)
+        self.decoder = self.tokens.decoder
+        self.tokenizer = self.tokens.tokenizer
         self.model = (
             AutoModel.from_pretrained(folder, local_files_only=True, dtype=self.rt.dtype)
             .to(self.rt.device)
             .eval()
         )
-        self.dimensions = int(config["hidden_size"])
+        self.dimensions = int(self.tokens.config["hidden_size"])
         self.name = name or Path(folder).name
         self.max_length = max_length
-        tok = self.tokenizer
-        self.pad_id = int(tok.pad_token_id if tok.pad_token_id is not None else 0)
-        eos = tok.eos_token_id if tok.eos_token_id is not None else tok.pad_token_id
-        self.eos_id = None if eos is None else int(eos)
-
-    def format(self, text: str, kind: EmbedKind, instruction: str) -> str:
-        if self.decoder:
-            return qwen3_embed_query(text, instruction) if kind == "query" else text
-        return text
+        self.pad_id, self.eos_id = self.tokens.pad_id, self.tokens.eos_id
 
     def prepare(
         self, texts: Sequence[str], kind: EmbedKind, instruction: str, truncate: bool = True
     ) -> list[Prepared]:
-        tok = self.tokenizer
-        formatted = [self.format(t, kind, instruction) for t in texts]
-        out = []
-        if self.decoder:
-            rows = tok(formatted, add_special_tokens=False)["input_ids"]
-            for i, ids in enumerate(rows):
-                if self.eos_id is not None and (not ids or ids[-1] != self.eos_id):
-                    ids = [*ids, self.eos_id]
-                if len(ids) > self.max_length:
-                    if not truncate:
-                        raise InputTooLong(i, len(ids), self.max_length)
-                    ids = [*ids[: self.max_length - 1], ids[-1]]
-                out.append(Prepared(len(ids), ids))
-        else:
-            rows = tok(formatted, add_special_tokens=True)["input_ids"]
-            for i, ids in enumerate(rows):
-                if len(ids) > self.max_length:
-                    if not truncate:
-                        raise InputTooLong(i, len(ids), self.max_length)
-                    ids = [*ids[: self.max_length - 1], ids[-1]]
-                out.append(Prepared(len(ids), ids))
-        return out
+        return self.tokens.prepare(texts, kind, instruction, truncate)
 
     def embed(self, batch: Sequence[Prepared]) -> np.ndarray:
         torch = self.rt.torch
