@@ -11,6 +11,7 @@ Wire formats follow the APIs that clients already speak:
 
 from __future__ import annotations
 
+import re
 from typing import Annotated, Any, Literal
 
 from pydantic import (
@@ -34,8 +35,20 @@ def _integral(value: Any) -> Any:
 #: A positive integer, written as 5 or 5.0 (never "5").
 Positive = Annotated[int, Field(ge=1), BeforeValidator(_integral)]
 
+#: Unicode White_Space, spelled out: Python's ``str.isspace``/``\s`` and pydantic's (Rust)
+#: ``\s`` disagree on a few control characters, and the server, the JSON Schema and
+#: clients generating from it must agree on what "blank" is.
+WHITESPACE = "\t\n\x0b\x0c\r \x85\xa0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000"
+NON_BLANK_PATTERN = f"[^{WHITESPACE}]"
+_NON_BLANK = re.compile(NON_BLANK_PATTERN)
+
+
+def is_blank(text: str) -> bool:
+    return _NON_BLANK.search(text) is None
+
+
 #: A string with at least one non-blank character (blank input answers 400 empty_input).
-NonBlank = Annotated[str, Field(min_length=1, pattern=r"\S")]
+NonBlank = Annotated[str, Field(min_length=1, pattern=NON_BLANK_PATTERN)]
 
 
 class _Request(BaseModel):
@@ -155,11 +168,11 @@ class EmbeddingsRequest(_Request):
         WithJsonSchema(
             {
                 "anyOf": [
-                    {"type": "string", "minLength": 1, "pattern": "\\S"},
+                    {"type": "string", "minLength": 1, "pattern": NON_BLANK_PATTERN},
                     {
                         "type": "array",
                         "minItems": 1,
-                        "items": {"type": "string", "minLength": 1, "pattern": "\\S"},
+                        "items": {"type": "string", "minLength": 1, "pattern": NON_BLANK_PATTERN},
                     },
                 ]
             }

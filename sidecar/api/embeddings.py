@@ -10,7 +10,13 @@ from flask import Blueprint, Response, g, jsonify
 from sidecar.api.common import check_text_limit, deadline, parse_json, ready_engine, settings
 from sidecar.backends.base import EmbedKind
 from sidecar.errors import ApiError
-from sidecar.schemas import EmbeddingData, EmbeddingsRequest, EmbeddingsResponse, EmbeddingUsage
+from sidecar.schemas import (
+    EmbeddingData,
+    EmbeddingsRequest,
+    EmbeddingsResponse,
+    EmbeddingUsage,
+    is_blank,
+)
 
 bp = Blueprint("embeddings", __name__)
 
@@ -32,7 +38,7 @@ def embeddings() -> Response:
         )
     for i, text in enumerate(texts):
         param = "input" if isinstance(req.input, str) else f"input[{i}]"
-        if not text.strip():
+        if is_blank(text):
             raise ApiError("empty_input", f"{param} is empty", param)
         check_text_limit(text, s.max_document_chars, param)
     eng = ready_engine()

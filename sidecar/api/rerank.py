@@ -19,6 +19,7 @@ from sidecar.schemas import (
     RerankMeta,
     TeiRank,
     TeiRerankRequest,
+    is_blank,
 )
 from sidecar.scoring.batcher import DeadlineExceeded, Overloaded
 from sidecar.scoring.fallback import order_keeping_scores
@@ -39,7 +40,7 @@ def _check_inputs(model: str | None, query: str, docs: Sequence[str], field: str
                 f"model {model!r} is not served here; use one of {sorted(names)}",
                 "model",
             )
-    if not query.strip():
+    if is_blank(query):
         raise ApiError("empty_input", "query is empty", "query")
     check_text_limit(query, s.max_query_chars, "query")
     if not docs:
