@@ -9,8 +9,8 @@ EXTRAS ?= cpu,vllm,ingest,dev
 
 setup: $(STAMP)
 
-# Reinstalls only when the packaging changes; pip's cache (~/.cache/pip) keeps the
-# large wheels (torch) so a rebuilt venv does not download them again.
+# Installs once, and again only when the packaging changes (the stamp), so the large
+# wheels (torch: PyPI's CUDA build, which runs on CPU) are paid for once per venv.
 $(STAMP): setup.cfg pyproject.toml
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "Python >= 3.11 is required")'
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
