@@ -10,11 +10,13 @@ import urllib.error
 import urllib.request
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, TypeVar
 
 import numpy as np
 
 from ingest.catalog import Product
+
+T = TypeVar("T")
 
 
 @dataclass
@@ -102,8 +104,8 @@ class SidecarEmbedder:
         return out
 
 
-def batched(items: Iterable[Product], size: int) -> Iterator[list[Product]]:
-    batch: list[Product] = []
+def batched(items: Iterable[T], size: int) -> Iterator[list[T]]:
+    batch: list[T] = []
     for item in items:
         batch.append(item)
         if len(batch) >= size:

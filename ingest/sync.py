@@ -27,6 +27,7 @@ from typing import Any, TextIO, TypeVar
 
 from ingest.catalog import Product, ProductError, content_hash, normalize
 from ingest.feeds import Record
+from ingest.loader import batched
 
 BATCH = 128
 T = TypeVar("T")
@@ -85,17 +86,6 @@ def hash_for(product: Product, embed_model: str | None) -> str:
     doc = dict(product.doc)
     doc["_embed_model"] = embed_model
     return content_hash(doc)
-
-
-def _batched(items: Iterable[Any], size: int) -> Iterator[list[Any]]:
-    batch: list[Any] = []
-    for item in items:
-        batch.append(item)
-        if len(batch) >= size:
-            yield batch
-            batch = []
-    if batch:
-        yield batch
 
 
 class Sync:
@@ -175,7 +165,7 @@ class Sync:
     def load(self, records: Iterable[Record], index: str, reuse_from: str | None = None) -> None:
         """Write new and changed products of ``records`` into ``index``."""
         self.summary.index = index
-        for batch in _batched(self.products(records), self.batch_size):
+        for batch in batched(self.products(records), self.batch_size):
             unchanged, written, rejected = self.with_retry(
                 lambda b=batch: self._load_batch(b, index, reuse_from)  # type: ignore[misc]
             )
