@@ -534,13 +534,31 @@ def ratio_lines(report: Report) -> list[str]:
     a = r[f"sidecar_c{top}_vs_inprocess"]
     b = r[f"sidecar_c{top}_vs_infinity_c{top}"]
     c = r["cached_repeat_p50_ms"]
+    rows = {(row["system"], row["concurrency"]): row for row in report.summary()}
+    inproc_runs = [r for r in report.runs if r.system in (SYSTEM_INPROC, SYSTEM_INPROC_AFTER)]
+
+    def disturbed(*keys: tuple[str, int]) -> bool:
+        return any(rows[k]["all_runs_disturbed"] for k in keys if k in rows)
+
+    a_bad = disturbed((SYSTEM_SIDECAR, top)) or (
+        bool(inproc_runs) and all(_disturbed(r) for r in inproc_runs)
+    )
+    b_bad = disturbed((SYSTEM_SIDECAR, top), (SYSTEM_INFINITY, top))
+    unreliable = "n/a: every run of one side was disturbed by other processes"
+    a_verdict = unreliable if a_bad else verdict(a, 0.9, True)
+    b_verdict = (
+        report.status.get("infinity", "n/a")
+        if b is None
+        else unreliable
+        if b_bad
+        else verdict(b, 1.0 + 1e-9, True)
+    )
     return [
         f"sidecar c={top} / in-process pairs/s: {fmt(a, 3)} "
-        f"(target >= {TARGETS['sidecar_vs_inprocess']}: {verdict(a, 0.9, True)}; in-process = "
+        f"(target >= {TARGETS['sidecar_vs_inprocess']}: {a_verdict}; in-process = "
         f"{fmt(report.inprocess_baseline(), 1)} pairs/s, the median of all its runs)",
         f"sidecar c={top} / Infinity c={top} pairs/s: {fmt(b, 3)} "
-        f"(target > {TARGETS['sidecar_vs_infinity']}: "
-        f"{verdict(b, 1.0 + 1e-9, True) if b is not None else report.status.get('infinity')})",
+        f"(target > {TARGETS['sidecar_vs_infinity']}: {b_verdict})",
         f"cached repeat p50: {fmt(c)} ms (target < {TARGETS['cached_p50_ms']} ms: "
         f"{verdict(c, 5.0, False)})",
     ]
@@ -699,7 +717,8 @@ def write_results(report: Report, argv: Sequence[str]) -> tuple[Path, Path]:
     json_path.write_text(json.dumps(payload, indent=2) + "\n")
     text = markdown(report, payload)
     md_path.write_text(text)
-    if not tag and not report.options.sidecar_env:  # experiments keep their own files
+    o = report.options
+    if not (tag or o.sidecar_env or o.quick):  # smoke checks and experiments keep their own
         (out / "rerank_throughput-latest.md").write_text(text)
     return json_path, md_path
 
@@ -718,7 +737,7 @@ def parse_args(argv: Sequence[str] | None) -> Options:
     p.add_argument(
         "--tag",
         default="",
-        help="suffix for the result file names; a tagged run, or one with --sidecar-env, "
+        help="suffix for the result file names; a tagged, --quick or --sidecar-env run "
         "does not replace rerank_throughput-latest.md",
     )
     p.add_argument(
