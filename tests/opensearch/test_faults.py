@@ -18,6 +18,7 @@ from typing import Any
 
 import pytest
 import requests
+from opensearchpy.exceptions import ConflictError
 
 from ingest import queries
 from ingest.cluster_setup import load_body, substitute
@@ -102,7 +103,14 @@ def faulty(client, wired, catalog, tmp_path_factory) -> Any:
     req("DELETE", "/_search/pipeline/faulty-hybrid-rerank")
     req("POST", f"/_plugins/_ml/models/{model_id}/_undeploy")
     req("DELETE", f"/_plugins/_ml/models/{model_id}")
-    req("DELETE", f"/_plugins/_ml/connectors/{cid}")
+    # ML Commons 2.19 looks for models still using a connector with a *match* query on
+    # the model index's text-mapped connector_id, so another connector's id that shares
+    # an analysed token ("PnO" in "pzqIE6IBs3-PnO-UGv95") blocks the delete with a 409.
+    # A leftover connector is harmless here; the node is thrown away after the session.
+    try:
+        req("DELETE", f"/_plugins/_ml/connectors/{cid}")
+    except ConflictError as exc:
+        print(f"\n[fault] connector {cid} kept: {exc.info}")
 
 
 @pytest.fixture(scope="module")
