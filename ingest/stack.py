@@ -28,7 +28,7 @@ import urllib.request
 from pathlib import Path
 from typing import Any
 
-from ingest import queries
+from ingest import catalog, queries
 from ingest.catalog import ProductError, normalize, read_jsonl
 from ingest.cluster import make_client
 from ingest.loader import SidecarEmbedder, load_products
@@ -136,7 +136,13 @@ def read_catalog(path: Path, limit: int) -> tuple[list[Any], list[str]]:
 
 def load(client: Any, sidecar_url: str, path: Path, limit: int) -> int:
     marker = state_dir() / "catalog.json"
-    key = {"path": str(path.resolve()), "limit": limit, "mtime": path.stat().st_mtime}
+    key = {
+        "path": str(path.resolve()),
+        "limit": limit,
+        "mtime": path.stat().st_mtime,
+        # the texts the catalog embeds and reranks: a new recipe loads the catalog again
+        "texts": [catalog.EMBED_BULLETS, catalog.RERANK_BULLETS, catalog.MAX_SECTION_CHARS],
+    }
     count = client.count(index="products")["count"]
     if marker.exists() and json.loads(marker.read_text()) == key and count:
         say(f"catalog: {count} products already loaded from {path}")

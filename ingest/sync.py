@@ -85,6 +85,7 @@ class DeadLetters:
 def hash_for(product: Product, embed_model: str | None) -> str:
     doc = dict(product.doc)
     doc["_embed_model"] = embed_model
+    doc["_embed_texts"] = product.embed_texts  # what was embedded: a new recipe re-embeds
     return content_hash(doc)
 
 

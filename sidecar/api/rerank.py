@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import time
 import uuid
 from collections.abc import Sequence
@@ -22,6 +23,7 @@ from sidecar.schemas import (
     is_blank,
 )
 from sidecar.scoring.batcher import DeadlineExceeded, Overloaded
+from sidecar.scoring.blend import blend_with_recall
 from sidecar.scoring.fallback import order_keeping_scores
 from sidecar.scoring.multilingual import choose, unpack
 
@@ -97,6 +99,25 @@ def _flag_fallback(resp: Response) -> Response:
     return resp
 
 
+def _recall_weight(req: CohereRerankRequest) -> float:
+    """The blend with the recall order (sidecar/scoring/blend.py): the request's weight, else
+    SIDECAR_RERANK_RECALL_WEIGHT when the documents come in recall order, else none; never
+    over fallback scores (already that order)."""
+    if g.get("fallback"):
+        return 0.0
+    if req.recall_weight is not None:
+        return req.recall_weight
+    return settings().recall_weight if req.in_recall_order else 0.0
+
+
+def _wire(score: float) -> float:
+    """A score as ML Commons can read it: its JSON parser (json-smart) turns a number longer
+    than 18 characters (0.30000000000000004, 1/7) into a BigDecimal, which the Cohere
+    post-process function cannot cast to Double, and the whole rerank is dropped. Ten
+    decimals keep every number short and distinct scores apart."""
+    return round(float(score), 10)
+
+
 def _ranked(scores: Sequence[float]) -> list[int]:
     # Stable: equal scores keep the incoming (recall) order.
     return sorted(range(len(scores)), key=lambda i: -scores[i])
@@ -109,6 +130,9 @@ def cohere_rerank() -> Response:
     _check_inputs(req.model, req.query, texts, "documents")
     texts, lang = _localize(req.query, texts, req.language)
     out = _score(req.query, texts, req.instruction, req.truncate)
+    weight = _recall_weight(req)
+    if weight:
+        out = dataclasses.replace(out, scores=blend_with_recall(out.scores, weight))
     order = _ranked(out.scores)
     if req.top_n is not None:
         order = order[: req.top_n]
@@ -119,12 +143,18 @@ def cohere_rerank() -> Response:
             d = req.documents[i]
             doc = {"text": d} if isinstance(d, str) else d.model_dump()
         results.append(
-            CohereRerankResult(index=i, relevance_score=float(out.scores[i]), document=doc)
+            CohereRerankResult(index=i, relevance_score=_wire(out.scores[i]), document=doc)
         )
     body = CohereRerankResponse(
         id=str(uuid.uuid4()),
         results=results,
-        meta=RerankMeta(model=out.model, cached=out.cached, tokens=out.tokens, query_language=lang),
+        meta=RerankMeta(
+            model=out.model,
+            cached=out.cached,
+            tokens=out.tokens,
+            query_language=lang,
+            recall_weight=weight or None,
+        ),
     )
     return jsonify(body.model_dump(exclude_none=True))
 

@@ -55,18 +55,18 @@ def test_setup_report_and_rerun_changes_nothing(opensearch_url, sidecar, wired) 
 def test_hybrid_rerank_order_is_the_sidecars_order(client, wired, catalog, sidecar, query) -> None:
     hits = search(client, hybrid_query(query, wired["embed_model_id"]), "hybrid-rerank")
     assert len(hits) == 10
-    docs = [h["_source"]["rerank_text"] for h in hits]
+    # as the connector sends them: the page in the hybrid's order, blended with that order
+    hybrid = search(client, hybrid_query(query, wired["embed_model_id"]), "hybrid")
+    docs = [h["_source"]["rerank_text"] for h in hybrid]
     own = requests.post(
         sidecar.url + "/v1/rerank",
-        json={"query": query, "documents": docs},
+        json={"query": query, "documents": docs, "in_recall_order": True},
         headers=AUTH,
         timeout=60,
     ).json()
-    score = {r["index"]: r["relevance_score"] for r in own["results"]}
-    assert [h["_score"] for h in hits] == pytest.approx([score[i] for i in range(10)], abs=1e-6)
+    score = {hybrid[r["index"]]["_id"]: r["relevance_score"] for r in own["results"]}
+    assert [h["_score"] for h in hits] == pytest.approx([score[h["_id"]] for h in hits], abs=1e-6)
     assert [h["_score"] for h in hits] == sorted((h["_score"] for h in hits), reverse=True)
-    # the rerank really changed something relative to the hybrid order
-    hybrid = search(client, hybrid_query(query, wired["embed_model_id"]), "hybrid")
     assert {h["_id"] for h in hybrid} == {h["_id"] for h in hits}
 
 

@@ -1,0 +1,46 @@
+"""Relevance and speed on the Chorus/Icecat dev set, as ``make bench`` runs it.
+
+1. ``python -m ingest.stack --chorus --limit 0``: the stack of ``make run`` with all 19,406
+   products (reused when already loaded; the first load embeds the catalog, minutes);
+2. ``eval-search run`` with the dev queries in six languages and both judgment files,
+   the default configurations (``evaluation/configs/default.json``), into
+   ``benchmarks/results/relevance-latest/`` (report.md, PNG plots, results.json).
+
+Product data: Specs Icecat (https://icecat.biz/).
+"""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from evaluation.cli import main as eval_main  # noqa: E402
+
+CHORUS = ROOT.parent / "shared" / "data" / "chorus_icecat"
+OUT = ROOT / "benchmarks" / "results" / "relevance-latest"
+DEV_SET = [
+    "--queries", str(CHORUS / "queries.jsonl"),
+    "--queries", str(CHORUS / "queries_xl_dev.tsv"),
+    "--judgments", str(CHORUS / "judgments.jsonl"),
+    "--judgments", str(CHORUS / "judgments_extra.jsonl"),
+]  # fmt: skip
+
+
+def main(argv: list[str] | None = None) -> int:
+    extra = list(sys.argv[1:] if argv is None else argv)
+    stack = subprocess.run(
+        [sys.executable, "-m", "ingest.stack", "--chorus", "--limit", "0"], cwd=ROOT
+    )
+    if stack.returncode != 0:
+        return stack.returncode
+    return eval_main(
+        ["run", *DEV_SET, "--title", "Chorus/Icecat dev set", "--out", str(OUT), *extra]
+    )
+
+
+if __name__ == "__main__":
+    sys.exit(main())
