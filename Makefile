@@ -5,7 +5,7 @@ PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
 EXTRAS ?= cpu,vllm,ingest,eval,dev
 
-.PHONY: setup vllm-env run stop test bench lint clean
+.PHONY: setup vllm-env browser-deps run stop test bench lint clean
 
 setup: $(STAMP)
 
@@ -31,7 +31,19 @@ stop: setup
 vllm-env: setup
 	$(PY) -m tests.vllm.env ensure
 
-test: setup vllm-env
+# Headless Chromium for the search page's browser test: Debian's packages, installed once
+# per machine (as root, or through sudo); the font draws the CJK queries in its screenshot.
+BROWSER_PKGS := chromium chromium-driver fonts-wqy-zenhei
+browser-deps:
+	@if ! command -v chromium >/dev/null || ! command -v chromedriver >/dev/null \
+	    || [ ! -d /usr/share/fonts/truetype/wqy ]; then \
+	  SUDO=$$([ "$$(id -u)" = 0 ] || echo sudo); \
+	  echo "installing Debian's chromium, chromium-driver and a CJK font ..."; \
+	  $$SUDO env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $(BROWSER_PKGS) >/dev/null \
+	  || { $$SUDO apt-get update -qq && $$SUDO env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $(BROWSER_PKGS) >/dev/null; }; \
+	fi
+
+test: setup vllm-env browser-deps
 	$(PY) -m pytest
 
 bench: setup

@@ -11,7 +11,12 @@ It applies, in order, the JSON bodies in ``index_templates/``:
 3. two connectors and remote models: the sidecar's ``/v1/rerank`` (Cohere pre/post-process
    functions) and its ``/v1/embeddings`` formatted for queries (OpenAI functions, so
    ``neural`` queries work by ``model_id``), registered and deployed;
-4. the search pipelines ``hybrid``, ``hybrid-rerank`` and ``rerank``.
+4. the search pipelines ``hybrid``, ``hybrid-rerank`` and ``rerank``;
+5. the ``ranking-sidecar-telemetry`` index template (``ranking-sidecar-telemetry-*``: the
+   records the sidecar writes with ``SIDECAR_OPENSEARCH_URL`` set);
+6. with ``--dashboards URL``, the OpenSearch Dashboards saved objects of
+   ``dashboards.ndjson`` (index pattern, visualizations, dashboard) through Dashboards'
+   import API, overwriting earlier copies.
 
 Every object carries a digest of the body it was made from (in its description or
 ``_meta``), so a re-run compares digests and changes nothing when nothing changed. A changed
@@ -38,11 +43,15 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import requests
+
 from ingest.cluster import add_connection_args, client_from_args
 
 TEMPLATES = Path(__file__).resolve().parent.parent / "index_templates"
 PIPELINES = ("hybrid", "hybrid-rerank", "rerank")
 TEMPLATE_NAME = "products"
+TELEMETRY_TEMPLATE = "ranking-sidecar-telemetry"
+DASHBOARDS_FILE = "dashboards.ndjson"
 ALIAS = "products"
 DIGEST_RE = re.compile(r" \[setup:([0-9a-f]{12})\]$")
 
@@ -131,6 +140,53 @@ def sidecar_dimensions(sidecar_url: str, timeout: float = 60) -> int:
     )
 
 
+def import_dashboards(
+    url: str,
+    user: str | None = None,
+    password: str | None = None,
+    verify: bool | str = True,
+    path: Path = TEMPLATES / DASHBOARDS_FILE,
+    timeout: float = 60,
+) -> dict[str, Any]:
+    """Import saved objects through OpenSearch Dashboards' import API (multipart ``file``
+    named ``*.ndjson``, ``osd-xsrf`` header, ``overwrite=true``); its answer, or a clear
+    exit when Dashboards does not answer or reports errors (it answers 200 with
+    ``success: false`` and an ``errors`` list when objects fail)."""
+    endpoint = url.rstrip("/") + "/api/saved_objects/_import"
+    try:
+        resp = requests.post(
+            endpoint,
+            params={"overwrite": "true"},
+            headers={"osd-xsrf": "true"},
+            files={"file": (path.name, path.read_bytes(), "application/ndjson")},
+            auth=(user, password or "") if user else None,
+            verify=verify,
+            timeout=timeout,
+        )
+    except requests.RequestException as exc:
+        raise SystemExit(f"OpenSearch Dashboards at {url} did not answer: {exc}") from None
+    try:
+        answer = resp.json()
+    except ValueError:
+        answer = None
+    if resp.status_code != 200 or not isinstance(answer, dict):
+        raise SystemExit(
+            f"importing {path.name} into OpenSearch Dashboards failed: POST {endpoint} "
+            f"answered HTTP {resp.status_code}: {resp.text[:500]}"
+        )
+    errors = answer.get("errors") or []
+    if not answer.get("success") or errors:
+        described = "; ".join(
+            f"{e.get('type')} {e.get('id')}: {json.dumps(e.get('error'), ensure_ascii=False)}"
+            for e in errors
+        )
+        raise SystemExit(
+            f"importing {path.name} into OpenSearch Dashboards at {url} reported errors "
+            f"({answer.get('successCount', 0)} objects imported): {described or answer}"
+        )
+    return answer
+
+
 @dataclass
 class Report:
     actions: list[dict[str, str]] = field(default_factory=list)
@@ -202,9 +258,9 @@ class Setup:
             ", ".join(sorted(todo)),
         )
 
-    def _template(self) -> dict[str, Any] | None:
+    def _template(self, name: str = TEMPLATE_NAME) -> dict[str, Any] | None:
         try:
-            got = self.req("GET", f"/_index_template/{TEMPLATE_NAME}")
+            got = self.req("GET", f"/_index_template/{name}")
         except Exception:  # noqa: BLE001 - 404: not there yet
             return None
         body: dict[str, Any] = got["index_templates"][0]["index_template"]
@@ -248,6 +304,42 @@ class Setup:
                     self.client.indices.create(index=index)
                 self.client.indices.put_alias(index=index, name=ALIAS)
             self.report.add("alias", ALIAS, "would-apply" if self.dry else "created", f"-> {index}")
+
+    def telemetry_template(self) -> None:
+        """The mapping of the records the sidecar writes (and the Dashboards read)."""
+        body = load_body("telemetry.index_template.json")
+        want = digest(body)
+        body["_meta"]["setup_digest"] = want
+        self.show(f"PUT /_index_template/{TELEMETRY_TEMPLATE}", body)
+        meta = (self._template(TELEMETRY_TEMPLATE) or {}).get("_meta", {})
+        detail = ", ".join(body["index_patterns"])
+        if meta.get("setup_digest") == want:
+            self.report.add("index-template", TELEMETRY_TEMPLATE, "unchanged", detail)
+            return
+        if not self.dry:
+            self.req("PUT", f"/_index_template/{TELEMETRY_TEMPLATE}", body)
+        status = "would-apply" if self.dry else ("created" if not meta else "updated")
+        self.report.add("index-template", TELEMETRY_TEMPLATE, status, detail)
+
+    def dashboards(self) -> None:
+        """The saved objects of dashboards.ndjson, imported into OpenSearch Dashboards."""
+        url = self.args.dashboards
+        path = TEMPLATES / DASHBOARDS_FILE
+        objects = [json.loads(x) for x in path.read_text(encoding="utf-8").splitlines() if x]
+        if self.dry:
+            print(
+                f"--- POST {url.rstrip('/')}/api/saved_objects/_import?overwrite=true "
+                f"(osd-xsrf: true; multipart file={path.name})"
+            )
+            for obj in objects:
+                print(f"  {obj['type']} {obj['id']}: {obj['attributes'].get('title', '')}")
+            self.report.add("dashboards", DASHBOARDS_FILE, "would-apply", url)
+            return
+        a = self.args
+        verify: bool | str = a.ca_certs or not a.insecure
+        answer = import_dashboards(url, a.user, a.password, verify, path)
+        count = answer.get("successCount", 0)
+        self.report.add("dashboards", DASHBOARDS_FILE, "imported", f"{count} objects -> {url}")
 
     def _get(self, kind: str, object_id: str | None) -> dict[str, Any] | None:
         if not object_id:
@@ -398,8 +490,11 @@ class Setup:
         }
         self.index_template(dimension, state)
         self.pipelines(state["rerank"]["model_id"])
+        self.telemetry_template()
         if not self.dry:
             self.cleanup()
+        if self.args.dashboards:
+            self.dashboards()
         self.rerank_model_id = state["rerank"]["model_id"]
         self.embed_model_id = state["embed"]["model_id"]
         return self.report
@@ -408,7 +503,8 @@ class Setup:
 def build_parser() -> argparse.ArgumentParser:
     ap = argparse.ArgumentParser(
         prog="sidecar-setup",
-        description="Wire an OpenSearch cluster to the ranking sidecar (idempotent).",
+        description="Wire an OpenSearch cluster to the ranking sidecar (idempotent); optionally "
+        "import the telemetry dashboards into OpenSearch Dashboards.",
         epilog="Example: sidecar-setup --opensearch http://127.0.0.1:9200 "
         "--sidecar http://127.0.0.1:8080",
     )
@@ -434,6 +530,14 @@ def build_parser() -> argparse.ArgumentParser:
         default="0.5,0.5",
         help="hybrid weights for BM25,k-NN; must sum to 1 (default %(default)s, tuned on the "
         "Chorus dev queries: README, Evaluation)",
+    )
+    ap.add_argument(
+        "--dashboards",
+        metavar="URL",
+        default=os.environ.get("OPENSEARCH_DASHBOARDS_URL"),
+        help="also import the telemetry dashboards (index_templates/dashboards.ndjson) into "
+        "the OpenSearch Dashboards at this URL, e.g. http://dashboards:5601 (env "
+        "OPENSEARCH_DASHBOARDS_URL; same --user/--password/--insecure as the cluster)",
     )
     ap.add_argument("--dry-run", action="store_true", help="print the bodies, change nothing")
     ap.add_argument("--json", action="store_true", help="print the report as JSON")

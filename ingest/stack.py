@@ -7,7 +7,7 @@
    JSONL feed, ``--chorus`` for the Chorus/Icecat catalog in ../shared (``--limit`` products,
    0 for all),
 5. for one English and one Chinese query, the top 5 of BM25, hybrid and hybrid+rerank side
-   by side.
+   by side, and the address of the search page that shows the same for any query.
 
 Everything keeps running afterwards; ``make stop`` (``python -m ingest.stack stop``) stops it.
 """
@@ -15,6 +15,7 @@ Everything keeps running afterwards; ``make stop`` (``python -m ingest.stack sto
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import signal
@@ -24,6 +25,7 @@ import textwrap
 import time
 import unicodedata
 import urllib.error
+import urllib.parse
 import urllib.request
 from pathlib import Path
 from typing import Any
@@ -69,20 +71,29 @@ def ensure_node() -> str:
     return node.start()
 
 
-def ensure_sidecar(port: int) -> str:
+def ensure_sidecar(port: int, os_url: str, attribution: str = "") -> str:
+    """The sidecar, serving the search page for ``os_url`` (a running one is reused when it
+    was started for the same cluster and attribution)."""
     info = state_dir() / "sidecar.json"
+    env = {"SIDECAR_OPENSEARCH_URL": os_url, "SIDECAR_SEARCH_ATTRIBUTION": attribution}
     if info.exists():
-        url = json.loads(info.read_text())["url"]
-        if is_ready(url, timeout=3):
-            say(f"sidecar: reusing {url}")
-            return str(url)
-    server = SidecarProcess(free_port(port), state_dir() / "sidecar.log")
+        saved = json.loads(info.read_text())
+        if is_ready(saved["url"], timeout=3):
+            if saved.get("env") == env:
+                say(f"sidecar: reusing {saved['url']}")
+                return str(saved["url"])
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(saved["pid"], signal.SIGTERM)
+            deadline = time.monotonic() + 30
+            while is_ready(saved["url"], timeout=1) and time.monotonic() < deadline:
+                time.sleep(0.5)
+    server = SidecarProcess(free_port(port), state_dir() / "sidecar.log", env=env)
     say(f"sidecar: starting on {server.url} (log {server.log_path}) ...")
     try:
         server.start()
     except RuntimeError as exc:
         raise SystemExit(str(exc)) from None
-    info.write_text(json.dumps({"url": server.url, "pid": server.pid}))
+    info.write_text(json.dumps({"url": server.url, "pid": server.pid, "env": env}))
     return server.url
 
 
@@ -264,7 +275,7 @@ def main(argv: list[str] | None = None) -> int:
     if not path.exists():
         raise SystemExit(f"catalog not found: {path}")
     os_url = ensure_node()
-    sidecar_url = ensure_sidecar(args.port)
+    sidecar_url = ensure_sidecar(args.port, os_url, ICECAT if path == CHORUS else "")
     report = setup(os_url, sidecar_url)
     client = make_client(os_url)
     load(client, sidecar_url, path, limit)
@@ -280,6 +291,8 @@ def main(argv: list[str] | None = None) -> int:
     say(
         textwrap.dedent(f"""
         OpenSearch: {os_url}    sidecar: {sidecar_url}
+        Search page (BM25 | hybrid | hybrid + rerank side by side, any language):
+          {sidecar_url}/search?q={urllib.parse.quote(queries_[1][0])}
         Search it yourself:
           curl -s '{os_url}/products/_search?search_pipeline=hybrid-rerank' \\
             -H 'Content-Type: application/json' -d '{body}'

@@ -13,6 +13,7 @@ from collections.abc import Callable
 
 from flask import Flask, Response, g, request
 
+from sidecar import searchui
 from sidecar.api import embeddings, health, rerank
 from sidecar.api.common import register_engine_errors
 from sidecar.auth import ApiKeys
@@ -21,6 +22,7 @@ from sidecar.engine import Engine
 from sidecar.errors import ApiError, error_response, register_error_handlers
 from sidecar.metrics import Metrics
 from sidecar.settings import Settings
+from sidecar.telemetry import Telemetry
 
 
 def create_app(
@@ -39,12 +41,17 @@ def create_app(
     metrics = Metrics()
     app.extensions["sidecar.settings"] = settings
     app.extensions["sidecar.metrics"] = metrics
-    app.extensions["sidecar.engine"] = (
-        Engine(settings, metrics, loader) if loader else Engine(settings, metrics)
-    )
+    engine = Engine(settings, metrics, loader) if loader else Engine(settings, metrics)
+    app.extensions["sidecar.engine"] = engine
+    # rerank telemetry into OpenSearch: one writer thread per worker, when configured
+    app.extensions["sidecar.telemetry"] = Telemetry(
+        settings, metrics, detect=engine.languages.detect
+    ).start()
 
     for bp in (rerank.bp, embeddings.bp, health.bp):
         app.register_blueprint(bp)
+    if settings.search_page_enabled:
+        app.register_blueprint(searchui.bp)
     register_error_handlers(app)
     register_engine_errors(app)
 
@@ -57,6 +64,8 @@ def create_app(
         g.started = time.monotonic()
         if not keys.enabled or (request.path in open_routes and not settings.auth_health):
             return None
+        if settings.search_page_enabled and request.path.startswith(searchui.OPEN_PREFIXES):
+            return None  # a browser sends no API key: the page is open (README "Search page")
         if keys.check(request.headers.get("Authorization")):
             return None
         resp = error_response(

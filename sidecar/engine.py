@@ -47,6 +47,11 @@ class RerankOutcome:
     tokens: int
     model: str
 
+    @property
+    def all_cached(self) -> bool:
+        """Every pair was answered from the score cache (no model call)."""
+        return bool(self.raw) and self.cached == len(self.raw)
+
 
 @dataclass
 class EmbedOutcome:

@@ -81,6 +81,13 @@ class Metrics:
         self.model_ready = Gauge(
             "sidecar_model_ready", "1 once the models are loaded and answering", registry=r
         )
+        self.telemetry_records = Counter(
+            "sidecar_telemetry_records",
+            "Rerank telemetry records: written to OpenSearch, dropped (queue full) or failed "
+            "(bulk error, cluster down)",
+            ["outcome"],
+            registry=r,
+        )
 
     def batch_stats(self, model: str) -> BatchStats:
         return _Stats(self, model)

@@ -143,7 +143,9 @@ class RerankMeta(BaseModel):
     model: str
     cached: int = Field(description="How many of the pairs were answered from the cache.")
     query_language: str | None = Field(
-        default=None, description="Language used to pick multilingual document sections."
+        default=None,
+        description="The query's language (the request's `language`, else detected; absent "
+        "when unsure): it picks multilingual document sections and the instruction.",
     )
     tokens: int = Field(description="Tokens of the pairs that were scored by the model.")
     recall_weight: float | None = Field(

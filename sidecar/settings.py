@@ -8,9 +8,12 @@ touching ``os.environ``.
 from __future__ import annotations
 
 import dataclasses
+import functools
+import json
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Literal
 
 from sidecar.scoring.blend import TUNED_RECALL_WEIGHT
@@ -24,6 +27,18 @@ DEFAULT_RERANK_INSTRUCTION = (
 DEFAULT_EMBED_INSTRUCTION = (
     "Given a product search query, retrieve relevant products that match the query"
 )
+
+
+#: English names of the catalog's languages, for ``{language}`` in an instruction
+LANGUAGE_NAMES = {
+    "en": "English",
+    "zh": "Chinese",
+    "es": "Spanish",
+    "ja": "Japanese",
+    "fr": "French",
+    "de": "German",
+    "ko": "Korean",
+}
 
 
 class SettingsError(ValueError):
@@ -44,6 +59,8 @@ class Settings:
     device: str = "auto"
     torch_threads: int = 0
     default_instruction: str = DEFAULT_RERANK_INSTRUCTION
+    # per query language: a JSON object {"zh": "...", ...} or the path of a JSON file
+    rerank_instructions: str = ""
     embed_query_instruction: str = DEFAULT_EMBED_INSTRUCTION
     max_length: int = 512
     embed_max_length: int = 512
@@ -80,6 +97,24 @@ class Settings:
     auth_health: bool = False
     tls_certfile: str = ""
     tls_keyfile: str = ""
+    # OpenSearch, for the search page and the telemetry only: the scoring and embedding
+    # API never calls a cluster (OpenSearch calls it)
+    opensearch_url: str = ""
+    opensearch_user: str = ""
+    opensearch_password: str = ""
+    opensearch_insecure: bool = False
+    # the search page (/search), served when opensearch_url is set
+    search_page: bool = True
+    search_index: str = "products"
+    search_embed_model_id: str = ""
+    search_rerank_depth: int = 20
+    search_attribution: str = ""
+    # rerank telemetry into OpenSearch (needs opensearch_url; 0 = off)
+    telemetry_sample: float = 1.0
+    telemetry_index: str = "ranking-sidecar-telemetry"
+    telemetry_queue: int = 10_000
+    telemetry_batch: int = 500
+    telemetry_flush_s: float = 2.0
     # serving (read by the gunicorn config)
     host: str = "127.0.0.1"
     port: int = 8080
@@ -108,6 +143,8 @@ class Settings:
                 "transformers, vllm or none"
             )
         self._check_vllm()
+        self._check_opensearch()
+        _ = self.instructions_by_language  # a bad SIDECAR_RERANK_INSTRUCTIONS fails at start
         if self.embed_backend == "transformers" and not self.embed_model:
             raise SettingsError(
                 "SIDECAR_EMBED_BACKEND=transformers needs SIDECAR_EMBED_MODEL (a local folder)"
@@ -138,6 +175,9 @@ class Settings:
             "max_queue_pairs",
             "workers",
             "threads",
+            "search_rerank_depth",
+            "telemetry_queue",
+            "telemetry_batch",
         ):
             if getattr(self, name) < 1:
                 raise SettingsError(f"SIDECAR_{name.upper()} must be >= 1")
@@ -152,6 +192,28 @@ class Settings:
             raise SettingsError(
                 "SIDECAR_BATCH_WAIT_MS, SIDECAR_CACHE_SIZE and SIDECAR_TORCH_THREADS must be >= 0"
             )
+
+    def _check_opensearch(self) -> None:
+        if self.opensearch_url and not self.opensearch_url.startswith(("http://", "https://")):
+            raise SettingsError(
+                f"SIDECAR_OPENSEARCH_URL={self.opensearch_url!r}: use an http:// or https:// URL"
+            )
+        if not 0.0 <= self.telemetry_sample <= 1.0:
+            raise SettingsError("SIDECAR_TELEMETRY_SAMPLE must be a number from 0 to 1")
+        if self.telemetry_flush_s <= 0:
+            raise SettingsError("SIDECAR_TELEMETRY_FLUSH_S must be > 0 seconds")
+        if not self.search_index or not self.telemetry_index:
+            raise SettingsError(
+                "SIDECAR_SEARCH_INDEX and SIDECAR_TELEMETRY_INDEX must not be empty"
+            )
+
+    @property
+    def search_page_enabled(self) -> bool:
+        return self.search_page and bool(self.opensearch_url)
+
+    @property
+    def telemetry_enabled(self) -> bool:
+        return self.telemetry_sample > 0 and bool(self.opensearch_url)
 
     def _check_vllm(self) -> None:
         for role, backend, url, model in (
@@ -181,6 +243,39 @@ class Settings:
             raise SettingsError("SIDECAR_VLLM_RETRIES must be >= 0")
 
     # -- derived ---------------------------------------------------------------------
+    @functools.cached_property
+    def instructions_by_language(self) -> dict[str, str]:
+        """``SIDECAR_RERANK_INSTRUCTIONS``: inline JSON, or a file of it."""
+        raw = self.rerank_instructions.strip()
+        if not raw:
+            return {}
+        where = "SIDECAR_RERANK_INSTRUCTIONS"
+        if raw[0] not in "{[":  # else a file path
+            try:
+                raw = Path(raw).read_text(encoding="utf-8")
+            except OSError as exc:
+                raise SettingsError(f"{where}: cannot read {raw!r}: {exc.strerror}") from None
+        try:
+            table = json.loads(raw)
+        except ValueError as exc:
+            raise SettingsError(f"{where}: not valid JSON ({exc})") from None
+        if not isinstance(table, dict) or not all(
+            isinstance(k, str) and isinstance(v, str) and v.strip() for k, v in table.items()
+        ):
+            raise SettingsError(
+                f'{where}: use an object of language codes to instructions, e.g. {{"zh": "..."}}'
+            )
+        return {k.lower(): v for k, v in table.items()}
+
+    def instruction_for(self, language: str | None) -> str:
+        """The rerank instruction for a query in ``language`` (None: not known): its entry
+        in ``SIDECAR_RERANK_INSTRUCTIONS``, else ``SIDECAR_DEFAULT_INSTRUCTION``; a
+        ``{language}`` in it becomes the language's English name."""
+        table = self.instructions_by_language
+        text = table.get(language or "", "") or table.get("*", "") or self.default_instruction
+        name = LANGUAGE_NAMES.get(language or "", "an unknown language")
+        return text.replace("{language}", name)
+
     @property
     def recall_weight(self) -> float:
         """How much of the recall order a rerank keeps. ``auto``: the weight tuned on the

@@ -52,8 +52,10 @@ class WrappedReranker:
         self.fail: Exception | None = None
         self.nan = False
         self.gate: threading.Event | None = None
+        self.instructions: list[str] = []
 
     def prepare(self, pairs: Sequence[Any], truncate: bool = True) -> list[Prepared]:
+        self.instructions.extend(p.instruction for p in pairs)
         return list(self.inner.prepare(pairs, truncate))
 
     def score(self, batch: Sequence[Prepared]) -> list[float]:

@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import dataclasses
+import logging
 import time
 import uuid
 from collections.abc import Sequence
 
-from flask import Blueprint, Response, current_app, g, jsonify
+from flask import Blueprint, Response, current_app, g, jsonify, request
 
 from sidecar.api.common import check_text_limit, deadline, engine, parse_json, settings
 from sidecar.backends.base import BackendError
@@ -26,8 +27,10 @@ from sidecar.scoring.batcher import DeadlineExceeded, Overloaded
 from sidecar.scoring.blend import blend_with_recall
 from sidecar.scoring.fallback import order_keeping_scores
 from sidecar.scoring.multilingual import choose, unpack
+from sidecar.telemetry import Telemetry, utc_now
 
 bp = Blueprint("rerank", __name__)
+log = logging.getLogger(__name__)
 
 
 def _check_inputs(model: str | None, query: str, docs: Sequence[str], field: str) -> None:
@@ -58,11 +61,22 @@ def _check_inputs(model: str | None, query: str, docs: Sequence[str], field: str
 
 
 def _localize(query: str, docs: Sequence[str], hint: str | None) -> tuple[list[str], str | None]:
-    """Pick each packed document's section in the query's language (see multilingual)."""
-    if not any(unpack(d) for d in docs):
-        return list(docs), hint
+    """The query's language (the request's hint, else detected: reported in ``meta`` and
+    telemetry, and it picks the instruction) and each packed document's section in it
+    (see multilingual)."""
     lang = hint or engine().languages.detect(query)[0]
+    if not any(unpack(d) for d in docs):
+        return list(docs), lang
     return [choose(d, lang)[0] for d in docs], lang
+
+
+def _instruction(requested: str | None, lang: str | None) -> str | None:
+    """The request's instruction, else the one SIDECAR_RERANK_INSTRUCTIONS gives for the
+    query's language, else None (the engine's default)."""
+    if requested:
+        return requested
+    s = settings()
+    return s.instruction_for(lang) if s.instructions_by_language else None
 
 
 def _score(query: str, texts: list[str], instruction: str | None, truncate: bool) -> RerankOutcome:
@@ -99,6 +113,53 @@ def _flag_fallback(resp: Response) -> Response:
     return resp
 
 
+def _telemetry_start(query: str, language: str | None, candidates: int) -> None:
+    """Decide whether this call is recorded (SIDECAR_TELEMETRY_SAMPLE) and note what the
+    request already says; the record is queued once the response exists."""
+    writer: Telemetry | None = current_app.extensions.get("sidecar.telemetry")
+    if writer is None or not writer.sampled():
+        return
+    g.telemetry = {"query_language": language, "candidates": candidates}
+    g.telemetry_query = None if language else query  # detected off the request path
+
+
+def _telemetry_result(out: RerankOutcome, order: list[int], weight: float) -> None:
+    rec = g.get("telemetry")
+    if rec is not None:
+        rec.update(
+            cache_hits=out.cached,
+            cache_hit=out.all_cached,
+            top_moved=order[0],  # the new top's incoming position: 0 = the top stayed
+            first_rank=order.index(0),  # where the incoming first document ended up
+            recall_weight=weight,
+            model=out.model,
+        )
+
+
+@bp.after_request
+def _record_telemetry(resp: Response) -> Response:
+    rec = g.pop("telemetry", None)
+    if rec is None:
+        return resp
+    try:
+        started = g.get("started")
+        reason = g.get("fallback")
+        full = {
+            "@timestamp": utc_now(),
+            "route": request.url_rule.rule if request.url_rule else request.path,
+            **rec,
+            "latency_ms": round((time.monotonic() - started) * 1000, 3) if started else None,
+            "fallback": bool(reason),
+            "fallback_reason": reason or None,
+            "status": resp.status_code,
+        }
+        writer: Telemetry = current_app.extensions["sidecar.telemetry"]
+        writer.record({k: v for k, v in full.items() if v is not None}, g.get("telemetry_query"))
+    except Exception:  # noqa: BLE001 - telemetry never fails a request
+        log.exception("telemetry record failed")
+    return resp
+
+
 def _recall_weight(req: CohereRerankRequest) -> float:
     """The blend with the recall order (sidecar/scoring/blend.py): the request's weight, else
     SIDECAR_RERANK_RECALL_WEIGHT when the documents come in recall order, else none; never
@@ -129,11 +190,13 @@ def cohere_rerank() -> Response:
     texts = req.document_texts()
     _check_inputs(req.model, req.query, texts, "documents")
     texts, lang = _localize(req.query, texts, req.language)
-    out = _score(req.query, texts, req.instruction, req.truncate)
+    _telemetry_start(req.query, lang, len(texts))
+    out = _score(req.query, texts, _instruction(req.instruction, lang), req.truncate)
     weight = _recall_weight(req)
     if weight:
         out = dataclasses.replace(out, scores=blend_with_recall(out.scores, weight))
     order = _ranked(out.scores)
+    _telemetry_result(out, order, weight)
     if req.top_n is not None:
         order = order[: req.top_n]
     results = []
@@ -164,11 +227,14 @@ def tei_rerank() -> Response:
     req = parse_json(TeiRerankRequest)
     _check_inputs(None, req.query, req.texts, "texts")
     texts = req.texts
-    scored, _ = _localize(req.query, texts, req.language)
-    out = _score(req.query, scored, req.instruction, req.truncate)
+    scored, lang = _localize(req.query, texts, req.language)
+    _telemetry_start(req.query, lang, len(texts))
+    out = _score(req.query, scored, _instruction(req.instruction, lang), req.truncate)
     values = out.raw if req.raw_scores else out.scores
+    order = _ranked(values)
+    _telemetry_result(out, order, 0.0)
     ranks = [
         TeiRank(index=i, score=float(values[i]), text=texts[i] if req.return_text else None)
-        for i in _ranked(values)
+        for i in order
     ]
     return jsonify([r.model_dump(exclude_none=True) for r in ranks])

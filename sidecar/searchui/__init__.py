@@ -1,0 +1,110 @@
+"""The side-by-side search page: ``GET /search`` (HTML) and ``GET /search.json``.
+
+Served when ``SIDECAR_OPENSEARCH_URL`` is set (``SIDECAR_SEARCH_PAGE=false`` turns it off).
+A person types a query in any language; the page shows BM25, hybrid and hybrid + rerank
+from that cluster side by side, with the position change the reranker made. Flask
+templates, no front-end build step, no JavaScript needed.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from flask import Blueprint, Response, current_app, jsonify, render_template, request
+
+from sidecar.errors import ApiError
+from sidecar.searchui import page
+from sidecar.searchui.cluster import Cluster
+from sidecar.settings import Settings
+
+bp = Blueprint(
+    "searchui",
+    __name__,
+    template_folder="templates",
+    static_folder="static",
+    static_url_path="/search/static",
+)
+
+#: the page's routes; they carry no API key (a browser cannot send one): see README
+OPEN_PREFIXES = ("/search",)
+
+
+def _cluster() -> Cluster:
+    cluster: Cluster | None = current_app.extensions.get("sidecar.search_cluster")
+    if cluster is None:
+        settings: Settings = current_app.extensions["sidecar.settings"]
+        cluster = Cluster(settings)
+        current_app.extensions["sidecar.search_cluster"] = cluster
+    return cluster
+
+
+def _query() -> tuple[str, str, str, str]:
+    """``(text, hint, language used, how it was chosen)`` from the request's arguments."""
+    settings: Settings = current_app.extensions["sidecar.settings"]
+    text = (request.args.get("q") or "").strip()
+    hint = (request.args.get("lang") or "auto").strip().lower()
+    if hint != "auto" and hint not in page.LANGUAGE_NAMES:
+        raise ApiError(
+            "validation_error",
+            f"lang={hint!r}: use auto or one of {', '.join(page.LANGUAGE_NAMES)}",
+            "lang",
+        )
+    if len(text) > settings.max_query_chars:
+        raise ApiError(
+            "validation_error",
+            f"the query has {len(text)} characters; the limit is {settings.max_query_chars}",
+            "q",
+        )
+    if hint != "auto":
+        return text, hint, hint, "hint"
+    if not text:
+        return text, hint, "en", ""
+    detected, confidence = current_app.extensions["sidecar.engine"].languages.detect(text)
+    if detected is None:
+        return text, hint, "en", f"not sure ({confidence:.2f}); English assumed"
+    return text, hint, detected, f"detected ({confidence:.2f})"
+
+
+def _results(text: str, lang: str) -> list[page.Column]:
+    settings: Settings = current_app.extensions["sidecar.settings"]
+    if not text:
+        return []
+    return page.run(_cluster(), text, lang, settings.search_rerank_depth)
+
+
+@bp.get("/search")
+def search_page() -> Any:
+    settings: Settings = current_app.extensions["sidecar.settings"]
+    error, status = "", 200
+    try:
+        text, hint, lang, how = _query()
+    except ApiError as exc:  # shown on the page, with the form to try again
+        text, hint, lang, how = "", "auto", "en", ""
+        error, status = exc.message, exc.status
+    cols = _results(text, lang)
+    html = render_template(
+        "search.html",
+        error=error,
+        text=text,
+        hint=hint,
+        lang=lang,
+        lang_name=page.LANGUAGE_NAMES.get(lang, lang),
+        how=how,
+        languages=page.LANGUAGE_NAMES,
+        columns=cols,
+        depth=settings.search_rerank_depth,
+        attribution=settings.search_attribution,
+        index=settings.search_index,
+    )
+    return Response(html, status=status, mimetype="text/html")
+
+
+@bp.get("/search.json")
+def search_json() -> Any:
+    text, hint, lang, how = _query()
+    if not text:
+        raise ApiError("empty_input", "the query must not be empty", "q")
+    cols = _results(text, lang)
+    return jsonify(
+        {"query": text, "language": lang, "language_source": how, "columns": page.as_json(cols)}
+    )
