@@ -49,6 +49,7 @@ test: setup vllm-env browser-deps
 bench: setup
 	$(PY) benchmarks/rerank_throughput.py
 	$(PY) benchmarks/relevance.py
+	$(PY) benchmarks/language_detection.py
 
 lint: setup
 	$(VENV)/bin/ruff check sidecar evaluation tests benchmarks

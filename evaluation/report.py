@@ -9,16 +9,9 @@ from pathlib import Path
 from typing import Any
 
 from evaluation.evaluate import ALL
+from sidecar.settings import LANGUAGE_NAMES as LANG_NAMES
 
 TABLE_METRICS = ("nDCG@10", "R@100", "MRR@10", "P@10", "judged@10", "nDCG@10'", "P@10'")
-LANG_NAMES = {
-    "en": "English",
-    "zh": "Chinese",
-    "es": "Spanish",
-    "ja": "Japanese",
-    "fr": "French",
-    "de": "German",
-}
 
 
 def _f(x: Any, digits: int = 3) -> str:

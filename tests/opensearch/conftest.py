@@ -8,20 +8,24 @@ testcontainers where a Docker engine answers, else a local node from Maven Centr
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import shutil
 import socket
 import subprocess
 import sys
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
+from opensearchpy.exceptions import ConflictError
 
 from ingest.catalog import normalize
 from ingest.cluster import make_client
+from ingest.cluster_setup import load_body, substitute
 from ingest.loader import SidecarEmbedder, load_products
 from sidecar.launcher import SidecarProcess
 
@@ -110,10 +114,11 @@ def client(opensearch_url: str) -> Any:
     return make_client(opensearch_url)
 
 
-@pytest.fixture(scope="session")
-def wired(opensearch_url: str, sidecar: SidecarProcess) -> dict[str, Any]:
-    """The setup CLI applied for real; returns its JSON report."""
-    out = subprocess.run(
+def run_setup(
+    opensearch_url: str, sidecar_url: str, *extra: str, **env: str
+) -> subprocess.CompletedProcess[str]:
+    """``sidecar-setup`` for real, as a user runs it."""
+    return subprocess.run(
         [
             sys.executable,
             "-m",
@@ -121,13 +126,68 @@ def wired(opensearch_url: str, sidecar: SidecarProcess) -> dict[str, Any]:
             "--opensearch",
             opensearch_url,
             "--sidecar",
-            sidecar.url,
-            "--json",
+            sidecar_url,
+            *extra,
         ],
         capture_output=True,
         text=True,
         timeout=300,
+        env={**os.environ, **env},
     )
+
+
+@contextlib.contextmanager
+def rerank_pipeline_to(client: Any, sidecar_url: str, name: str) -> Iterator[str]:
+    """A hybrid-rerank search pipeline ``name`` whose rerank step calls another sidecar
+    through a connector and model of its own (as sidecar-setup wires the main one); removed
+    afterwards."""
+    req = client.transport.perform_request
+    settings = client.cluster.get_settings(flat_settings=True, include_defaults=True)
+    key = "plugins.ml_commons.trusted_connector_endpoints_regex"
+    current = {**settings["defaults"], **settings["persistent"]}.get(key) or []
+    origin = "^" + sidecar_url.replace(".", "\\.") + "/.*$"
+    client.cluster.put_settings(body={"persistent": {key: [*current, origin]}})
+    connector = substitute(
+        load_body("connector.rerank.json"),
+        {"SIDECAR_URL": sidecar_url, "SIDECAR_API_KEY": SIDECAR_KEY},
+    )
+    connector["name"] = name
+    cid = req("POST", "/_plugins/_ml/connectors/_create", body=connector)["connector_id"]
+    res = req(
+        "POST",
+        "/_plugins/_ml/models/_register",
+        params={"deploy": "true"},
+        body={"name": name, "function_name": "remote", "connector_id": cid},
+    )
+    model_id = res.get("model_id")
+    for _ in range(120):
+        task = req("GET", f"/_plugins/_ml/tasks/{res['task_id']}")
+        if task["state"] == "COMPLETED":
+            model_id = model_id or task["model_id"]
+            break
+        time.sleep(0.5)
+    pipeline = substitute(load_body("pipeline.hybrid-rerank.json"), {"RERANK_MODEL_ID": model_id})
+    req("PUT", f"/_search/pipeline/{name}", body=pipeline)
+    try:
+        yield name
+    finally:
+        req("DELETE", f"/_search/pipeline/{name}")
+        req("POST", f"/_plugins/_ml/models/{model_id}/_undeploy")
+        req("DELETE", f"/_plugins/_ml/models/{model_id}")
+        # ML Commons 2.19 looks for models still using a connector with a *match* query on
+        # the model index's text-mapped connector_id, so another connector's id that shares
+        # an analysed token ("PnO" in "pzqIE6IBs3-PnO-UGv95") blocks the delete with a 409.
+        # A leftover connector is harmless: the node is thrown away after the session.
+        try:
+            req("DELETE", f"/_plugins/_ml/connectors/{cid}")
+        except ConflictError as exc:
+            print(f"\n[opensearch] connector {cid} kept: {exc.info}")
+
+
+@pytest.fixture(scope="session")
+def wired(opensearch_url: str, sidecar: SidecarProcess) -> dict[str, Any]:
+    """The setup CLI applied for real; returns its JSON report."""
+    out = run_setup(opensearch_url, sidecar.url, "--json")
     assert out.returncode == 0, out.stderr[-3000:]
     report: dict[str, Any] = json.loads(out.stdout)
     return report

@@ -15,7 +15,7 @@ import requests
 
 from ingest import queries
 from ingest.loader import SidecarEmbedder
-from tests.opensearch.conftest import AUTH
+from tests.opensearch.conftest import AUTH, run_setup
 
 
 def hybrid_query(text: str, embed_model_id: str, size: int = 10) -> dict[str, Any]:
@@ -30,21 +30,7 @@ def search(client: Any, body: dict[str, Any], pipeline: str) -> list[dict[str, A
 def test_setup_report_and_rerun_changes_nothing(opensearch_url, sidecar, wired) -> None:
     kinds = {a["kind"] for a in wired["actions"]}
     assert {"index-template", "connector", "model", "search-pipeline"} <= kinds
-    out = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "ingest.cluster_setup",
-            "--opensearch",
-            opensearch_url,
-            "--sidecar",
-            sidecar.url,
-            "--json",
-        ],
-        capture_output=True,
-        text=True,
-        timeout=300,
-    )
+    out = run_setup(opensearch_url, sidecar.url, "--json")
     assert out.returncode == 0, out.stderr[-2000:]
     again = json.loads(out.stdout)
     assert {a["status"] for a in again["actions"]} == {"unchanged"}

@@ -18,13 +18,11 @@ from typing import Any
 
 import pytest
 import requests
-from opensearchpy.exceptions import ConflictError
 
 from ingest import queries
-from ingest.cluster_setup import load_body, substitute
 from ingest.loader import SidecarEmbedder
 from sidecar.launcher import SidecarProcess, is_ready
-from tests.opensearch.conftest import AUTH, SIDECAR_KEY
+from tests.opensearch.conftest import AUTH, SIDECAR_KEY, rerank_pipeline_to
 from tests.opensearch.test_ingest import chorus_products, ids_in, write_jsonl
 
 DEADLINE_S = 1.5
@@ -70,47 +68,10 @@ class Faulty:
 def faulty(client, wired, catalog, tmp_path_factory) -> Any:
     f = Faulty(client, tmp_path_factory.mktemp("faults"))
     f.start()
-    # let ML Commons call this second sidecar too, then wire a pipeline to it
-    settings = client.cluster.get_settings(flat_settings=True, include_defaults=True)
-    key = "plugins.ml_commons.trusted_connector_endpoints_regex"
-    current = {**settings["defaults"], **settings["persistent"]}.get(key) or []
-    origin = "^" + f.proc.url.replace(".", "\\.") + "/.*$"
-    client.cluster.put_settings(body={"persistent": {key: [*current, origin]}})
-    connector = substitute(
-        load_body("connector.rerank.json"),
-        {"SIDECAR_URL": f.proc.url, "SIDECAR_API_KEY": SIDECAR_KEY},
-    )
-    connector["name"] = "faulty-sidecar-rerank"
-    req = client.transport.perform_request
-    cid = req("POST", "/_plugins/_ml/connectors/_create", body=connector)["connector_id"]
-    res = req(
-        "POST",
-        "/_plugins/_ml/models/_register",
-        params={"deploy": "true"},
-        body={"name": "faulty-sidecar-rerank", "function_name": "remote", "connector_id": cid},
-    )
-    model_id = res.get("model_id")
-    for _ in range(120):
-        task = req("GET", f"/_plugins/_ml/tasks/{res['task_id']}")
-        if task["state"] == "COMPLETED":
-            model_id = model_id or task["model_id"]
-            break
-        time.sleep(0.5)
-    pipeline = substitute(load_body("pipeline.hybrid-rerank.json"), {"RERANK_MODEL_ID": model_id})
-    req("PUT", "/_search/pipeline/faulty-hybrid-rerank", body=pipeline)
-    yield f
-    f.proc.stop()
-    req("DELETE", "/_search/pipeline/faulty-hybrid-rerank")
-    req("POST", f"/_plugins/_ml/models/{model_id}/_undeploy")
-    req("DELETE", f"/_plugins/_ml/models/{model_id}")
-    # ML Commons 2.19 looks for models still using a connector with a *match* query on
-    # the model index's text-mapped connector_id, so another connector's id that shares
-    # an analysed token ("PnO" in "pzqIE6IBs3-PnO-UGv95") blocks the delete with a 409.
-    # A leftover connector is harmless here; the node is thrown away after the session.
-    try:
-        req("DELETE", f"/_plugins/_ml/connectors/{cid}")
-    except ConflictError as exc:
-        print(f"\n[fault] connector {cid} kept: {exc.info}")
+    # ML Commons calls this second sidecar through a pipeline of its own
+    with rerank_pipeline_to(client, f.proc.url, "faulty-hybrid-rerank"):
+        yield f
+        f.proc.stop()
 
 
 @pytest.fixture(scope="module")

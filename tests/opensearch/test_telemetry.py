@@ -8,9 +8,6 @@ does: no Dashboards here)."""
 from __future__ import annotations
 
 import json
-import os
-import subprocess
-import sys
 import time
 from collections.abc import Iterator
 from datetime import UTC, datetime
@@ -18,15 +15,14 @@ from typing import Any
 
 import pytest
 import requests
-from opensearchpy.exceptions import ConflictError
 
 from ingest import queries
-from ingest.cluster_setup import DASHBOARDS_FILE, TEMPLATES, load_body, substitute
+from ingest.cluster_setup import DASHBOARDS_FILE, TEMPLATES
 from sidecar.launcher import SidecarProcess
 from sidecar.scoring.blend import TUNED_RECALL_WEIGHT
 from sidecar.scoring.multilingual import pack
 from tests.loopback import LoopbackServer, Received, form_files
-from tests.opensearch.conftest import AUTH, SIDECAR_KEY
+from tests.opensearch.conftest import AUTH, SIDECAR_KEY, rerank_pipeline_to, run_setup
 
 TELEMETRY = "ranking-sidecar-telemetry"
 PIPELINE = "telemetry-hybrid-rerank"
@@ -132,41 +128,8 @@ def test_direct_reranks_land_in_the_daily_index_with_their_language(
 def pipeline_to_recording(client: Any, wired: dict[str, Any], recording: str) -> Iterator[str]:
     """A hybrid-rerank pipeline whose rerank processor calls the recording sidecar through
     its own ML Commons connector (as tests/opensearch/test_faults.py wires its sidecar)."""
-    req = client.transport.perform_request
-    settings = client.cluster.get_settings(flat_settings=True, include_defaults=True)
-    key = "plugins.ml_commons.trusted_connector_endpoints_regex"
-    current = {**settings["defaults"], **settings["persistent"]}.get(key) or []
-    origin = "^" + recording.replace(".", "\\.") + "/.*$"
-    client.cluster.put_settings(body={"persistent": {key: [*current, origin]}})
-    connector = substitute(
-        load_body("connector.rerank.json"),
-        {"SIDECAR_URL": recording, "SIDECAR_API_KEY": SIDECAR_KEY},
-    )
-    connector["name"] = "telemetry-sidecar-rerank"
-    cid = req("POST", "/_plugins/_ml/connectors/_create", body=connector)["connector_id"]
-    res = req(
-        "POST",
-        "/_plugins/_ml/models/_register",
-        params={"deploy": "true"},
-        body={"name": "telemetry-sidecar-rerank", "function_name": "remote", "connector_id": cid},
-    )
-    model_id = res.get("model_id")
-    for _ in range(120):
-        task = req("GET", f"/_plugins/_ml/tasks/{res['task_id']}")
-        if task["state"] == "COMPLETED":
-            model_id = model_id or task["model_id"]
-            break
-        time.sleep(0.5)
-    body = substitute(load_body("pipeline.hybrid-rerank.json"), {"RERANK_MODEL_ID": model_id})
-    req("PUT", f"/_search/pipeline/{PIPELINE}", body=body)
-    yield PIPELINE
-    req("DELETE", f"/_search/pipeline/{PIPELINE}")
-    req("POST", f"/_plugins/_ml/models/{model_id}/_undeploy")
-    req("DELETE", f"/_plugins/_ml/models/{model_id}")
-    try:  # ML Commons 2.19's spurious 409 (see test_faults.py): harmless on a throwaway node
-        req("DELETE", f"/_plugins/_ml/connectors/{cid}")
-    except ConflictError as exc:
-        print(f"\n[telemetry] connector {cid} kept: {exc.info}")
+    with rerank_pipeline_to(client, recording, PIPELINE) as name:
+        yield name
 
 
 def test_searches_through_a_pipeline_are_recorded(
@@ -185,25 +148,6 @@ def test_searches_through_a_pipeline_are_recorded(
 
 
 # -- sidecar-setup --dashboards ------------------------------------------------------------
-
-
-def run_setup(opensearch_url: str, sidecar_url: str, *extra: str, **env: str) -> Any:
-    return subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "ingest.cluster_setup",
-            "--opensearch",
-            opensearch_url,
-            "--sidecar",
-            sidecar_url,
-            *extra,
-        ],
-        capture_output=True,
-        text=True,
-        timeout=300,
-        env={**os.environ, **env},
-    )
 
 
 def dashboards_answer(req: Received) -> tuple[int, Any]:
