@@ -31,6 +31,17 @@ from ingest.cluster import add_connection_args, make_client
 COMMANDS = ("run", "pool-export", "pool-import")
 
 
+def attribution(configured: str, args: argparse.Namespace) -> str:
+    """The data credit line of reports and rating sheets: ``--attribution`` when given, else
+    the config's (the Icecat licence line) when the queries or judgments come from an Icecat
+    data set (a path naming it), else none: the project's own sample needs no credit."""
+    given = getattr(args, "attribution", None)
+    if given is not None:
+        return str(given)
+    paths = [*(getattr(args, "queries", None) or []), *(getattr(args, "judgments", None) or [])]
+    return configured if any("icecat" in str(p).lower() for p in paths) else ""
+
+
 def log(msg: str) -> None:
     print(msg, file=sys.stderr, flush=True)
 
@@ -156,7 +167,8 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument(
         "--attribution",
         default=None,
-        help="data attribution line for the report (default: the config's)",
+        help="data attribution line for the report (default: the config's Icecat line when "
+        "the queries or judgments come from an Icecat data set, else none)",
     )
 
     exp = sub.add_parser("pool-export", help="unjudged top-k results as a CSV for raters")
@@ -410,7 +422,7 @@ def cmd_run(args: argparse.Namespace) -> int:
             "seed": args.seed,
             "concurrency": concurrency,
             "judged_warning": cfg.judged_warning,
-            "attribution": cfg.attribution if args.attribution is None else args.attribution,
+            "attribution": attribution(cfg.attribution, args),
         },
         "configurations": [
             {
@@ -490,15 +502,16 @@ def cmd_pool_export(args: argparse.Namespace) -> int:
         )
         sources |= {d["_id"]: d.get("_source", {}) for d in got["docs"] if d.get("found")}
     rows = pooling.with_products(rows, sources)
-    pooling.export_pool(rows, args.out, cfg.attribution)
+    credit = attribution(cfg.attribution, args)
+    pooling.export_pool(rows, args.out, credit)
     per_query = len({r.query_id for r in rows})
     print(
         f"{len(rows)} unjudged pairs over {per_query} queries (top {args.depth} of "
         f"{', '.join(names)}) -> {args.out}; fill the 'rating' column (0-3) and run "
         f"eval-search pool-import {args.out} --out judgments_pooled.jsonl"
     )
-    if cfg.attribution:
-        print(cfg.attribution)
+    if credit:
+        print(credit)
     return 0
 
 

@@ -231,3 +231,24 @@ def test_report_writes_markdown_plots_and_json(tmp_path: Path) -> None:
         assert f"({png})" in md
     saved = json.loads(paths["json"].read_text(encoding="utf-8"))
     assert set(saved["summary"]) == {"bm25", "knn"} and saved["languages"] == list(LANGS)
+
+
+def test_the_icecat_credit_goes_only_with_icecat_data() -> None:
+    from argparse import Namespace
+
+    from evaluation.cli import attribution
+
+    line = "Product data: Specs Icecat (https://icecat.biz/)"
+    icecat = Namespace(
+        attribution=None,
+        queries=[Path("../shared/data/chorus_icecat/queries.jsonl")],
+        judgments=[Path("mine.jsonl")],
+    )
+    sample = Namespace(
+        attribution=None,
+        queries=[Path("ingest/sample_data/queries.jsonl")],
+        judgments=[Path("ingest/sample_data/judgments.jsonl")],
+    )
+    assert attribution(line, icecat) == line
+    assert attribution(line, sample) == ""
+    assert attribution(line, Namespace(**{**vars(sample), "attribution": "Our data"})) == "Our data"
