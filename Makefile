@@ -52,8 +52,8 @@ bench: setup
 	$(PY) benchmarks/language_detection.py
 
 lint: setup
-	$(VENV)/bin/ruff check sidecar evaluation tests benchmarks
-	$(VENV)/bin/mypy sidecar evaluation
+	$(VENV)/bin/ruff check sidecar evaluation ingest tests benchmarks
+	$(VENV)/bin/mypy sidecar evaluation ingest
 
 clean:
 	rm -rf $(VENV) build *.egg-info .pytest_cache .mypy_cache .ruff_cache

@@ -8,7 +8,7 @@ import os
 import time
 import urllib.error
 import urllib.request
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
@@ -122,7 +122,9 @@ def load_products(
     embedder: SidecarEmbedder | None,
     batch_size: int = 64,
     refresh: bool = True,
+    progress: Callable[[int], None] | None = None,
 ) -> LoadResult:
+    """Embed and index ``products``; ``progress(done)`` is called after each product."""
     from opensearchpy import helpers
 
     result = LoadResult()
@@ -150,6 +152,8 @@ def load_products(
             result.written += 1
         else:
             result.failed.append((str(item.get("_id")), json.dumps(item.get("error"))[:500]))
+        if progress is not None:
+            progress(result.written + len(result.failed))
     if refresh:
         client.indices.refresh(index=index)
     return result

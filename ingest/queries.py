@@ -4,8 +4,8 @@ They live with the search page (``sidecar.searchui.queries``), which must not im
 ``ingest``; this module is their name on the ingest side."""
 
 from sidecar.searchui.queries import (
-    K,
     TEXT_FIELDS,
+    K,
     bm25,
     bm25_body,
     hybrid_body,

@@ -27,6 +27,7 @@ import unicodedata
 import urllib.error
 import urllib.parse
 import urllib.request
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -71,6 +72,19 @@ def ensure_node() -> str:
     return node.start()
 
 
+def stop_group(pid: int, wait_s: float = 30.0) -> None:
+    """SIGTERM a process group and wait until it is gone (its port free again)."""
+    with contextlib.suppress(ProcessLookupError):
+        os.killpg(pid, signal.SIGTERM)
+    deadline = time.monotonic() + wait_s
+    while time.monotonic() < deadline:
+        try:
+            os.killpg(pid, 0)
+        except ProcessLookupError:
+            return
+        time.sleep(0.2)
+
+
 def ensure_sidecar(port: int, os_url: str, attribution: str = "") -> str:
     """The sidecar, serving the search page for ``os_url`` (a running one is reused when it
     was started for the same cluster and attribution)."""
@@ -82,11 +96,8 @@ def ensure_sidecar(port: int, os_url: str, attribution: str = "") -> str:
             if saved.get("env") == env:
                 say(f"sidecar: reusing {saved['url']}")
                 return str(saved["url"])
-            with contextlib.suppress(ProcessLookupError):
-                os.killpg(saved["pid"], signal.SIGTERM)
-            deadline = time.monotonic() + 30
-            while is_ready(saved["url"], timeout=1) and time.monotonic() < deadline:
-                time.sleep(0.5)
+            say("sidecar: restarting it for this cluster")
+            stop_group(saved["pid"])
     server = SidecarProcess(free_port(port), state_dir() / "sidecar.log", env=env)
     say(f"sidecar: starting on {server.url} (log {server.log_path}) ...")
     try:
@@ -145,6 +156,22 @@ def read_catalog(path: Path, limit: int) -> tuple[list[Any], list[str]]:
     return products, errors
 
 
+def progress_lines(total: int, started: float, every_s: float = 15.0) -> Callable[[int], None]:
+    """A progress line (count, rate, ETA) at most every ``every_s`` seconds, and at the end."""
+    last = [started]
+
+    def tick(done: int) -> None:
+        now = time.monotonic()
+        if done < total and now - last[0] < every_s:
+            return
+        last[0] = now
+        rate = done / max(now - started, 1e-9)
+        eta = (total - done) / rate if rate else 0.0
+        say(f"  {done:,}/{total:,} products, {rate:.0f}/s, about {eta:.0f}s left")
+
+    return tick
+
+
 def load(client: Any, sidecar_url: str, path: Path, limit: int) -> int:
     marker = state_dir() / "catalog.json"
     key = {
@@ -168,7 +195,13 @@ def load(client: Any, sidecar_url: str, path: Path, limit: int) -> int:
             client.indices.create(index=index, body={"aliases": {"products": {}}})
     say(f"catalog: embedding and indexing {len(products)} products from {path} ...")
     started = time.monotonic()
-    result = load_products(client, products, "products", SidecarEmbedder(sidecar_url))
+    result = load_products(
+        client,
+        products,
+        "products",
+        SidecarEmbedder(sidecar_url),
+        progress=progress_lines(len(products), started),
+    )
     failed = f", {len(result.failed)} failed" if result.failed else ""
     say(f"catalog: {result.written} indexed in {time.monotonic() - started:.0f}s{failed}")
     for pid, why in result.failed[:5]:
@@ -229,12 +262,8 @@ def side_by_side(client: Any, text: str, lang: str, embed_model_id: str, k: int 
 def stop() -> int:
     info = state_dir() / "sidecar.json"
     if info.exists():
-        pid = json.loads(info.read_text())["pid"]
-        try:
-            os.killpg(pid, signal.SIGTERM)
-            say("sidecar: stopped")
-        except ProcessLookupError:
-            pass
+        stop_group(json.loads(info.read_text())["pid"])
+        say("sidecar: stopped")
         info.unlink()
     from ingest.node import main as node_main
 
