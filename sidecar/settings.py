@@ -82,7 +82,7 @@ class Settings:
     max_body_bytes: int = 16 * 1024 * 1024
     # batching and deadlines
     max_batch_tokens: int = 16_384
-    max_batch_size: int = 64
+    max_batch_size: int = 32
     batch_wait_ms: float = 2.0
     max_queue_pairs: int = 8_192
     request_timeout_s: float = 10.0
