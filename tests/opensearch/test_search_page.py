@@ -69,52 +69,57 @@ def search_json(page: SidecarProcess, q: str, lang: str = "auto") -> dict[str, A
     return out
 
 
-@pytest.mark.parametrize("lang", ["en", "zh", "es", "ja", "fr", "de"])
-def test_page_answers_in_every_language_of_the_data(page, catalog, lang) -> None:
-    found = {}
-    for need, texts in NEEDS.items():
-        out = search_json(page, texts[lang], lang)
-        cols = {c["key"]: c for c in out["columns"]}
-        assert list(cols) == ["bm25", "hybrid", "rerank"]
-        assert out["language"] == lang
-        for key in ("hybrid", "rerank"):
-            assert not cols[key]["error"] and not cols[key]["note"], cols[key]
-            assert len(cols[key]["hits"]) == 10
-        judged = catalog["judgments"][need]
-        found[need] = [h["title"] for h in cols["rerank"]["hits"] if judged.get(h["id"], 0) >= 2]
-    print(
-        f"\n[page] {lang}: relevant in the reranked top 10:", {k: len(v) for k, v in found.items()}
-    )
-    # an English catalog: each language finds these products through the k-NN leg
-    assert sum(len(v) for v in found.values()) >= 1, found
+def test_page_answers_in_every_language_of_the_data(page, catalog) -> None:
+    """Every language of the data gets its three columns; relevance per language is the
+    evaluation's business (README "Evaluation"), so here only the whole: an English catalog
+    answers most of these twelve lists with a judged-relevant product through the k-NN leg."""
+    lists_with_relevant, counts = 0, {}
+    for lang in ("en", "zh", "es", "ja", "fr", "de"):
+        for need, texts in NEEDS.items():
+            out = search_json(page, texts[lang], lang)
+            cols = {c["key"]: c for c in out["columns"]}
+            assert list(cols) == ["bm25", "hybrid", "rerank"]
+            assert out["language"] == lang and out["language_source"] == "hint"
+            for key in ("hybrid", "rerank"):
+                assert not cols[key]["error"] and not cols[key]["note"], cols[key]
+                assert len(cols[key]["hits"]) == 10
+            judged = catalog["judgments"][need]
+            hits = [h for h in cols["rerank"]["hits"] if judged.get(h["id"], 0) >= 2]
+            counts[(lang, need)] = len(hits)
+            lists_with_relevant += bool(hits)
+    print("\n[page] judged-relevant products in the reranked top 10:", counts)
+    assert lists_with_relevant >= 6, counts
+    assert counts[("zh", "phone case")] >= 3, counts
 
 
 def test_rerank_column_moves_products_as_the_sidecar_scores_them(page, sidecar, client) -> None:
     """The reranked column differs from the hybrid exactly where the reranker says: its order
     is the sidecar's own ranking of the hybrid's top 20, and the position changes the page
     shows are the differences between the two lists."""
-    out = search_json(page, "手机壳")
-    assert out["language"] == "zh" and out["language_source"].startswith("detected")
-    cols = {c["key"]: c for c in out["columns"]}
-    # the hybrid's top 20 as the rerank processor sends them, scored by the sidecar itself
-    body = queries.hybrid_body("手机壳", page_model_id(client), size=20)
-    body["_source"] = ["rerank_text"]
-    top20 = client.search(index="products", body=body, params={"search_pipeline": "hybrid"})
-    docs = [h["_source"]["rerank_text"] for h in top20["hits"]["hits"]]
-    own = requests.post(
-        sidecar.url + "/v1/rerank",
-        json={"query": "手机壳", "documents": docs, "in_recall_order": True, "top_n": 10},
-        headers=AUTH,
-        timeout=120,
-    ).json()
-    ids = [h["_id"] for h in top20["hits"]["hits"]]
-    expected = [ids[r["index"]] for r in own["results"]]
-    shown = cols["rerank"]["hits"]
-    assert [h["id"] for h in shown] == expected
-    for hit, result in zip(shown, own["results"], strict=True):
-        assert hit["moved"] == (result["index"] + 1) - hit["rank"]
-        assert hit["score"] == pytest.approx(result["relevance_score"], abs=1e-6)
-    assert any(h["moved"] != 0 for h in shown), "the reranker changed nothing on this query"
+    moved = 0
+    for text in ("手机壳", "蓝牙音箱", "无线鼠标"):
+        out = search_json(page, text)
+        assert out["language"] == "zh" and out["language_source"].startswith("detected")
+        cols = {c["key"]: c for c in out["columns"]}
+        # the hybrid's top 20 as the rerank processor sends them, scored by the sidecar itself
+        body = queries.hybrid_body(text, page_model_id(client), size=20)
+        body["_source"] = ["rerank_text"]
+        top20 = client.search(index="products", body=body, params={"search_pipeline": "hybrid"})
+        docs = [h["_source"]["rerank_text"] for h in top20["hits"]["hits"]]
+        own = requests.post(
+            sidecar.url + "/v1/rerank",
+            json={"query": text, "documents": docs, "in_recall_order": True, "top_n": 10},
+            headers=AUTH,
+            timeout=120,
+        ).json()
+        ids = [h["_id"] for h in top20["hits"]["hits"]]
+        shown = cols["rerank"]["hits"]
+        assert [h["id"] for h in shown] == [ids[r["index"]] for r in own["results"]]
+        for hit, result in zip(shown, own["results"], strict=True):
+            assert hit["moved"] == (result["index"] + 1) - hit["rank"]
+            assert hit["score"] == pytest.approx(result["relevance_score"], abs=1e-6)
+        moved += sum(h["moved"] != 0 for h in shown)
+    assert moved, "the reranker changed nothing on these queries"
 
 
 def page_model_id(client: Any) -> str:
