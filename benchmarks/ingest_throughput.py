@@ -18,7 +18,6 @@ import json
 import os
 import platform
 import shutil
-import subprocess
 import sys
 import time
 from datetime import UTC, datetime
@@ -32,6 +31,7 @@ from ingest.catalog import normalize  # noqa: E402
 from ingest.cluster import make_client  # noqa: E402
 from ingest.feeds import read_feed  # noqa: E402
 from ingest.loader import SidecarEmbedder  # noqa: E402
+from ingest.stack import setup as stack_setup  # noqa: E402
 from ingest.sync import DeadLetters, Sync, ensure_alias, hash_for  # noqa: E402
 from sidecar.launcher import SidecarProcess  # noqa: E402
 
@@ -97,22 +97,7 @@ def main(argv: list[str] | None = None) -> int:
     sidecar.start()
     rows: list[dict[str, Any]] = []
     try:
-        out = subprocess.run(
-            [
-                sys.executable,
-                "-m",
-                "ingest.cluster_setup",
-                "--opensearch",
-                args.opensearch,
-                "--sidecar",
-                sidecar.url,
-                "--json",
-            ],
-            capture_output=True,
-            text=True,
-        )
-        if out.returncode != 0:
-            raise SystemExit(out.stderr[-2000:])
+        stack_setup(args.opensearch, sidecar.url)
         client = make_client(args.opensearch)
         embedder = SidecarEmbedder(sidecar.url)
 

@@ -42,6 +42,7 @@ from ingest.cluster import make_client  # noqa: E402
 from ingest.loader import SidecarEmbedder, load_products  # noqa: E402
 from ingest.node import LocalNode, run_root  # noqa: E402
 from ingest.stack import SAMPLE, read_catalog  # noqa: E402
+from ingest.stack import setup as stack_setup  # noqa: E402
 from sidecar.launcher import SidecarProcess  # noqa: E402
 
 WORDS = [
@@ -162,23 +163,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         os_url = node.start()
         sidecar.start()
-        setup = subprocess.run(
-            [
-                sys.executable,
-                "-m",
-                "ingest.cluster_setup",
-                "--opensearch",
-                os_url,
-                "--sidecar",
-                sidecar.url,
-                "--json",
-            ],
-            capture_output=True,
-            text=True,
-        )
-        if setup.returncode != 0:
-            raise SystemExit(setup.stderr[-2000:])
-        embed_model = json.loads(setup.stdout)["embed_model_id"]
+        embed_model = stack_setup(os_url, sidecar.url)["embed_model_id"]
         client = make_client(os_url, timeout=120)
         products, _ = read_catalog(SAMPLE, 0)
         load_products(client, products, "products", SidecarEmbedder(sidecar.url))

@@ -23,6 +23,7 @@ from typing import Any
 
 from evaluation.config import Configuration
 from evaluation.data import Query
+from sidecar.searchui.cluster import failed_processors
 
 SIDECAR_ROUTES = ("/v1/rerank", "/v1/embeddings")
 
@@ -104,11 +105,7 @@ def run_pass(
             return q.key, None, time.perf_counter() - started, 0.0, error, ""
         elapsed = time.perf_counter() - started
         ids = [str(h["_id"]) for h in res["hits"]["hits"]]
-        failed = "; ".join(
-            f"{p.get('processor_name')}: {p.get('error')}"
-            for p in res.get("processor_results") or []
-            if p.get("status") == "fail"
-        )
+        failed = "; ".join(failed_processors(res))
         return q.key, ids, elapsed, float(res.get("took", 0)), "", failed
 
     started = time.perf_counter()

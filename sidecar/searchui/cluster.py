@@ -84,3 +84,13 @@ class Cluster:
         with self._lock:
             self._model = (time.monotonic(), model_id)
         return model_id
+
+
+def failed_processors(response: dict[str, Any]) -> list[str]:
+    """``"name: error"`` of each search pipeline processor that failed in a search run with
+    ``verbose_pipeline`` (a rerank that ``ignore_failure`` hid, say)."""
+    return [
+        f"{p.get('processor_name')}: {p.get('error')}"
+        for p in response.get("processor_results") or []
+        if p.get("status") == "fail"
+    ]

@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from sidecar.searchui import queries
-from sidecar.searchui.cluster import Cluster, ClusterError
+from sidecar.searchui.cluster import Cluster, ClusterError, failed_processors
 
 LANGUAGE_NAMES = {
     "en": "English",
@@ -125,11 +125,7 @@ def run(cluster: Cluster, text: str, lang: str, depth: int) -> list[Column]:
         col.took_ms = (time.perf_counter() - started) * 1000
         col.total = int((res.get("hits", {}).get("total") or {}).get("value", 0))
         col.hits = [to_hit(h, i + 1, lang) for i, h in enumerate(res["hits"]["hits"])]
-        failed = [
-            f"{p.get('processor_name')}: {p.get('error')}"
-            for p in res.get("processor_results") or []
-            if p.get("status") == "fail"
-        ]
+        failed = failed_processors(res)
         if failed:  # the pipeline's ignore_failure kept the hybrid order
             col.note = "rerank failed, hybrid order kept: " + "; ".join(failed)
         return col
