@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from evaluation.evaluate import ALL
-from sidecar.settings import LANGUAGE_NAMES as LANG_NAMES
+from sidecar.languages import ENGLISH_NAMES as LANG_NAMES
 
 TABLE_METRICS = ("nDCG@10", "R@100", "MRR@10", "P@10", "judged@10", "nDCG@10'", "P@10'")
 

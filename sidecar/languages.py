@@ -51,3 +51,13 @@ def english_name(code: str | None, unknown: str = "an unknown language") -> str:
 def native_name(code: str) -> str:
     lang = BY_CODE.get(code)
     return lang.native if lang else code
+
+
+#: code -> English name, for tables (``{lang: name}``) such as the evaluation report's
+ENGLISH_NAMES: dict[str, str] = {lang.code: lang.english for lang in LANGUAGES}
+#: code -> native name of the catalog languages: the search page's language picker
+CATALOG_NATIVE_NAMES: dict[str, str] = {
+    lang.code: lang.native for lang in LANGUAGES if lang.catalog
+}
+#: codes recognised by their script alone (never passed to py3langid)
+SCRIPT_ONLY_CODES: tuple[str, ...] = tuple(lang.code for lang in LANGUAGES if not lang.detectable)

@@ -1,6 +1,6 @@
 """Query language detection: py3langid (its model ships in the wheel, BSD-3-Clause),
-restricted to the catalog's languages, with Unicode script rules first (kana means
-Japanese, Hangul Korean, Han without kana Chinese)."""
+restricted to the detectable languages of ``sidecar.languages``, with Unicode script rules
+first (kana means Japanese, Hangul Korean, Han without kana Chinese)."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ import threading
 from collections.abc import Sequence
 from typing import Any
 
-LANGUAGES = ("en", "zh", "es", "fr", "de", "ja")
+from sidecar.languages import DETECTABLE_CODES, SCRIPT_ONLY_CODES
 
 
 def script_language(text: str) -> str | None:
@@ -33,7 +33,7 @@ def script_language(text: str) -> str | None:
 class LanguageDetector:
     """Thread-safe; the model loads on first use (about 0.7 s), never at import."""
 
-    def __init__(self, languages: Sequence[str] = LANGUAGES, min_confidence: float = 0.5):
+    def __init__(self, languages: Sequence[str] = DETECTABLE_CODES, min_confidence: float = 0.5):
         self.languages = list(languages)
         self.min_confidence = min_confidence
         self._ident: Any = None
@@ -45,7 +45,7 @@ class LanguageDetector:
                 from py3langid.langid import MODEL_FILE, LanguageIdentifier
 
                 ident = LanguageIdentifier.from_model_file(MODEL_FILE, norm_probs=True)
-                ident.set_languages([x for x in self.languages if x != "ko"])
+                ident.set_languages([x for x in self.languages if x not in SCRIPT_ONLY_CODES])
                 self._ident = ident
 
     def detect(self, text: str) -> tuple[str | None, float]:

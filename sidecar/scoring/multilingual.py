@@ -18,8 +18,9 @@ from __future__ import annotations
 import re
 from collections.abc import Mapping
 
+from sidecar.languages import DEFAULT
+
 _MARKER = re.compile(r"\[\[([a-z]{2,3}(?:-[A-Za-z]{2,4})?)\]\] ?")
-FALLBACK = "en"
 
 
 def pack(sections: Mapping[str, str]) -> str:
@@ -53,7 +54,7 @@ def choose(text: str, query_language: str | None) -> tuple[str, str | None]:
     sections = unpack(text)
     if not sections:
         return text, None
-    for lang in (query_language, FALLBACK):
+    for lang in (query_language, DEFAULT):
         if lang and lang in sections:
             return sections[lang], lang
     lang, body = next(iter(sections.items()))
