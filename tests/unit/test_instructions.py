@@ -4,6 +4,7 @@ import json
 
 import pytest
 
+from sidecar.scoring.prompts import instruction_for
 from sidecar.settings import DEFAULT_RERANK_INSTRUCTION, Settings, SettingsError
 
 TABLE = {
@@ -12,30 +13,34 @@ TABLE = {
 }
 
 
+def instruction(s: Settings, language: str | None) -> str:
+    """The instruction these settings give a query in ``language``."""
+    return instruction_for(language, dict(s.rerank_instructions), s.default_instruction)
+
+
 def test_default_is_the_official_instruction_for_every_language() -> None:
     s = Settings()
     for lang in ("en", "zh", "es", "ja", "fr", "de", None):
-        assert s.instruction_for(lang) == DEFAULT_RERANK_INSTRUCTION
+        assert instruction(s, lang) == DEFAULT_RERANK_INSTRUCTION
 
 
 def test_inline_table_with_language_names_and_a_catch_all() -> None:
     s = Settings.from_env({"SIDECAR_RERANK_INSTRUCTIONS": json.dumps(TABLE)})
-    assert s.instruction_for("zh") == (
+    assert instruction(s, "zh") == (
         "Given a web search query in Chinese, retrieve relevant English product pages"
     )
     assert (
-        s.instruction_for("ja")
-        == "Given a Japanese web search query, retrieve relevant product pages"
+        instruction(s, "ja") == "Given a Japanese web search query, retrieve relevant product pages"
     )
-    assert "an unknown language" in s.instruction_for(None)
+    assert "an unknown language" in instruction(s, None)
 
 
 def test_table_from_a_file_and_without_catch_all(tmp_path) -> None:
     path = tmp_path / "instructions.json"
     path.write_text(json.dumps({"DE": "Suche: {language}"}), encoding="utf-8")
     s = Settings(rerank_instructions=str(path))
-    assert s.instruction_for("de") == "Suche: German"
-    assert s.instruction_for("fr") == DEFAULT_RERANK_INSTRUCTION
+    assert instruction(s, "de") == "Suche: German"
+    assert instruction(s, "fr") == DEFAULT_RERANK_INSTRUCTION
 
 
 @pytest.mark.parametrize(
