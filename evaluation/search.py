@@ -23,7 +23,7 @@ from typing import Any
 
 from evaluation.config import Configuration
 from evaluation.data import Query
-from sidecar.searchui.cluster import failed_processors
+from sidecar.cluster.client import failed_processors
 
 SIDECAR_ROUTES = ("/v1/rerank", "/v1/embeddings")
 

@@ -3,7 +3,7 @@
 They live with the search page (``sidecar.searchui.queries``), which must not import
 ``ingest``; this module is their name on the ingest side."""
 
-from sidecar.searchui.queries import (
+from sidecar.cluster.search_page.queries import (
     TEXT_FIELDS,
     K,
     bm25,

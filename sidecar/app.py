@@ -13,7 +13,6 @@ from collections.abc import Callable
 
 from flask import Flask, Response, g, request
 
-from sidecar import searchui
 from sidecar.api import embeddings, health, rerank
 from sidecar.api.common import register_engine_errors
 from sidecar.auth import ApiKeys
@@ -21,8 +20,9 @@ from sidecar.backends import LoadedBackends
 from sidecar.engine import Engine
 from sidecar.errors import ApiError, error_response, register_error_handlers
 from sidecar.metrics import Metrics
+from sidecar.services.embed import EmbedService
+from sidecar.services.rerank import RerankService
 from sidecar.settings import Settings
-from sidecar.telemetry import Telemetry
 
 
 def create_app(
@@ -43,29 +43,34 @@ def create_app(
     app.extensions["sidecar.metrics"] = metrics
     engine = Engine(settings, metrics, loader) if loader else Engine(settings, metrics)
     app.extensions["sidecar.engine"] = engine
-    # rerank telemetry into OpenSearch: one writer thread per worker, when configured
-    app.extensions["sidecar.telemetry"] = Telemetry(
-        settings, metrics, detect=engine.languages.detect
-    ).start()
+    rerank_service = RerankService(settings, engine)
+    app.extensions["sidecar.rerank"] = rerank_service
+    app.extensions["sidecar.embed"] = EmbedService(settings, engine)
+    #: path prefixes served without an API key (besides the health routes)
+    app.extensions["sidecar.open_prefixes"] = ()
 
     for bp in (rerank.bp, embeddings.bp, health.bp):
         app.register_blueprint(bp)
-    if settings.search_page_enabled:
-        app.register_blueprint(searchui.bp)
+    if settings.opensearch_url:
+        # the search page and the telemetry writer: the only parts that call a cluster
+        from sidecar.cluster import mount
+
+        mount(app, settings, metrics, engine, rerank_service)
     register_error_handlers(app)
     register_engine_errors(app)
 
     keys = ApiKeys(settings.api_keys, settings.api_keys_file)
     app.extensions["sidecar.keys"] = keys
     open_routes = {"/healthz", "/readyz", "/metrics", "/openapi.json"}
+    open_prefixes: tuple[str, ...] = app.extensions["sidecar.open_prefixes"]
 
     @app.before_request
     def _start_clock_and_authenticate() -> Response | None:
         g.started = time.monotonic()
         if not keys.enabled or (request.path in open_routes and not settings.auth_health):
             return None
-        if settings.search_page_enabled and request.path.startswith(searchui.OPEN_PREFIXES):
-            return None  # a browser sends no API key: the page is open (README "Search page")
+        if open_prefixes and request.path.startswith(open_prefixes):
+            return None
         if keys.check(request.headers.get("Authorization")):
             return None
         resp = error_response(

@@ -1,9 +1,8 @@
 """What every API blueprint shares: strict JSON parsing into a pydantic model, the
-engine of this app, the request deadline, and mapping engine failures to the envelope."""
+engine of this app, and mapping engine failures to the envelope."""
 
 from __future__ import annotations
 
-import time
 from typing import TypeVar
 
 from flask import Flask, Response, current_app, g, request
@@ -11,7 +10,7 @@ from pydantic import BaseModel, ValidationError
 
 from sidecar.backends.base import BackendError, InputTooLong
 from sidecar.engine import Engine, NotReady
-from sidecar.errors import ApiError, error_response
+from sidecar.errors import ERROR_CODES, ApiError, error_response
 from sidecar.scoring.batcher import DeadlineExceeded, Overloaded
 from sidecar.settings import Settings
 
@@ -23,22 +22,9 @@ def engine() -> Engine:
     return eng
 
 
-def ready_engine() -> Engine:
-    """The engine, once its models are loaded (waits up to the request deadline)."""
-    eng = engine()
-    eng.wait_ready(deadline() - time.monotonic())
-    return eng
-
-
 def settings() -> Settings:
     s: Settings = current_app.extensions["sidecar.settings"]
     return s
-
-
-def deadline() -> float:
-    """The monotonic time by which this request must be answered."""
-    start: float = g.get("started", time.monotonic())
-    return start + settings().request_timeout_s
 
 
 def loc_to_param(loc: tuple[int | str, ...]) -> str | None:
@@ -95,6 +81,26 @@ def _validation_error(exc: ValidationError) -> ApiError:
     return ApiError("validation_error", f"{param}: {message}" if param else message, param)
 
 
+#: engine exceptions -> the envelope's code (whose HTTP status sidecar.errors fixes)
+ENGINE_ERROR_CODES: dict[type[Exception], str] = {
+    InputTooLong: "payload_too_large",
+    Overloaded: "overloaded",
+    DeadlineExceeded: "timeout",
+    NotReady: "backend_unavailable",
+    BackendError: "backend_error",
+}
+
+
+def status_of(exc: Exception) -> int:
+    """The HTTP status of the answer to a request that raised ``exc``."""
+    if isinstance(exc, ApiError):
+        return exc.status
+    for kind, code in ENGINE_ERROR_CODES.items():
+        if isinstance(exc, kind):
+            return ERROR_CODES[code]
+    return ERROR_CODES["internal_error"]
+
+
 def register_engine_errors(app: Flask) -> None:
     """Engine exceptions -> envelope; ``g.items_field`` names the list a bad item is in."""
 
@@ -103,7 +109,7 @@ def register_engine_errors(app: Flask) -> None:
         field = g.get("items_field", "input")
         return error_response(
             ApiError(
-                "payload_too_large",
+                ENGINE_ERROR_CODES[InputTooLong],
                 f"{field}[{exc.index}] is {exc.length} tokens with its query and template; "
                 f"the limit is {exc.limit} (send truncate=true to cut the document)",
                 f"{field}[{exc.index}]",
@@ -114,7 +120,9 @@ def register_engine_errors(app: Flask) -> None:
     def _overloaded(exc: Overloaded) -> Response:
         return error_response(
             ApiError(
-                "overloaded", "the model queue is full; retry later", retry_after=exc.retry_after
+                ENGINE_ERROR_CODES[Overloaded],
+                "the model queue is full; retry later",
+                retry_after=exc.retry_after,
             )
         )
 
@@ -122,7 +130,7 @@ def register_engine_errors(app: Flask) -> None:
     def _deadline(exc: DeadlineExceeded) -> Response:
         return error_response(
             ApiError(
-                "timeout",
+                ENGINE_ERROR_CODES[DeadlineExceeded],
                 f"not answered within SIDECAR_REQUEST_TIMEOUT_S={settings().request_timeout_s:g}s",
             )
         )
@@ -130,18 +138,9 @@ def register_engine_errors(app: Flask) -> None:
     @app.errorhandler(NotReady)
     def _not_ready(exc: NotReady) -> Response:
         return error_response(
-            ApiError("backend_unavailable", str(exc), retry_after=exc.retry_after)
+            ApiError(ENGINE_ERROR_CODES[NotReady], str(exc), retry_after=exc.retry_after)
         )
 
     @app.errorhandler(BackendError)
     def _backend(exc: BackendError) -> Response:
-        return error_response(ApiError("backend_error", f"model error: {exc}"))
-
-
-def check_text_limit(value: str, limit: int, param: str) -> None:
-    if len(value) > limit:
-        raise ApiError(
-            "payload_too_large",
-            f"{param} has {len(value)} characters; the limit is {limit}",
-            param,
-        )
+        return error_response(ApiError(ENGINE_ERROR_CODES[BackendError], f"model error: {exc}"))

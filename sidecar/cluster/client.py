@@ -1,8 +1,9 @@
-"""The few calls the search page makes to OpenSearch, over plain HTTP (``requests``).
+"""The sidecar's OpenSearch client: plain HTTP (``requests``), for the search page's few
+calls and the telemetry writer's ``_bulk``.
 
-The sidecar's scoring API never calls a cluster; only this page (and the telemetry writer)
-does, and only when ``SIDECAR_OPENSEARCH_URL`` is set. No opensearch-py here: the sidecar
-stays a model service that any cluster calls.
+The sidecar's scoring API never calls a cluster; only this package does, and only when
+``SIDECAR_OPENSEARCH_URL`` is set. No opensearch-py here: the sidecar stays a model
+service that any cluster calls.
 """
 
 from __future__ import annotations
@@ -16,6 +17,15 @@ import requests
 from sidecar.settings import Settings
 
 
+def session(settings: Settings) -> requests.Session:
+    """A session with the cluster's credentials and TLS verification."""
+    out = requests.Session()
+    if settings.opensearch_user:
+        out.auth = (settings.opensearch_user, settings.opensearch_password)
+    out.verify = not settings.opensearch_insecure
+    return out
+
+
 class ClusterError(RuntimeError):
     """The cluster could not answer a search; the message says why, for the page."""
 
@@ -26,10 +36,7 @@ class Cluster:
         self.index = settings.search_index
         self.embed_model_id_setting = settings.search_embed_model_id
         self.timeout_s = timeout_s
-        self.session = requests.Session()
-        if settings.opensearch_user:
-            self.session.auth = (settings.opensearch_user, settings.opensearch_password)
-        self.session.verify = not settings.opensearch_insecure
+        self.session = session(settings)
         self._model: tuple[float, str] | None = None
         self._lock = threading.Lock()
 

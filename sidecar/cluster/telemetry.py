@@ -1,13 +1,15 @@
 """Rerank telemetry into OpenSearch, for the Dashboards in ``index_templates/dashboards.ndjson``.
 
-One record per sampled rerank call (``SIDECAR_TELEMETRY_SAMPLE``) goes into a bounded
-in-memory queue; one daemon thread per worker process sends the queue to the cluster's
-``_bulk`` API every ``SIDECAR_TELEMETRY_FLUSH_S`` seconds or ``SIDECAR_TELEMETRY_BATCH``
-records, into ``<SIDECAR_TELEMETRY_INDEX>-YYYY.MM.DD`` (UTC). The request path only ever
-does a ``put_nowait``: a full queue drops the record, a slow or down cluster fails the
-batch; both are counted in ``sidecar_telemetry_records_total{outcome}`` and logged at most
-once a minute, never raised. Plain ``requests``, no opensearch-py: the sidecar stays a
-model service that any cluster calls.
+The writer listens to the rerank service (``RerankService.listeners``; ``sidecar.cluster``
+subscribes it): one record per sampled rerank call (``SIDECAR_TELEMETRY_SAMPLE``) goes
+into a bounded in-memory queue; one daemon thread per worker process sends the queue to
+the cluster's ``_bulk`` API every ``SIDECAR_TELEMETRY_FLUSH_S`` seconds or
+``SIDECAR_TELEMETRY_BATCH`` records, into ``<SIDECAR_TELEMETRY_INDEX>-YYYY.MM.DD`` (UTC).
+The request path only ever does a ``put_nowait``: a full queue drops the record, a slow
+or down cluster fails the batch; both are counted in
+``sidecar_telemetry_records_total{outcome}`` and logged at most once a minute, never
+raised. Plain ``requests``, no opensearch-py: the sidecar stays a model service that any
+cluster calls.
 """
 
 from __future__ import annotations
@@ -26,7 +28,10 @@ from typing import Any
 
 import requests
 
+from sidecar.api.common import status_of
+from sidecar.cluster.client import session
 from sidecar.metrics import Metrics
+from sidecar.services.rerank import RerankEvent
 from sidecar.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -58,6 +63,35 @@ def bulk_body(prefix: str, records: list[Record]) -> bytes:
     return ("\n".join(lines) + "\n").encode("utf-8")
 
 
+def rerank_record(event: RerankEvent) -> Record:
+    """The record of one rerank call (the query text is never stored). ``query_language`` is
+    None when the call did not need it: the writer thread detects it then."""
+    rec: Record = {
+        "@timestamp": utc_now(),
+        "route": event.call.route,
+        "query_language": event.language,
+        "candidates": len(event.call.documents),
+    }
+    result = event.result
+    if result is not None:
+        rec.update(
+            cache_hits=result.cached,
+            cache_hit=result.all_cached,
+            top_moved=result.order[0],  # the new top's incoming position: 0 = the top stayed
+            first_rank=result.order.index(0),  # where the incoming first document ended up
+            recall_weight=result.recall_weight,
+            model=result.model,
+        )
+    reason = result.fallback if result is not None else None
+    rec.update(
+        latency_ms=round((event.finished - event.started) * 1000, 3),
+        fallback=bool(reason),
+        fallback_reason=reason,
+        status=200 if event.error is None else status_of(event.error),
+    )
+    return {k: v for k, v in rec.items() if v is not None}
+
+
 class Telemetry:
     """The writer of one worker process. Disabled (no thread, nothing sampled) unless
     ``settings.telemetry_enabled``."""
@@ -81,14 +115,16 @@ class Telemetry:
         self._queue: queue.Queue[Any] = queue.Queue(maxsize=settings.telemetry_queue)
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
-        self._session = requests.Session()
-        if settings.opensearch_user:
-            self._session.auth = (settings.opensearch_user, settings.opensearch_password)
-        self._session.verify = not settings.opensearch_insecure
+        self._session = session(settings)
         self._last_log = float("-inf")
         self._unlogged = 0
 
     # -- the request path --------------------------------------------------------------
+    def on_rerank(self, event: RerankEvent) -> None:
+        """A ``RerankService`` listener: record a sampled call."""
+        if self.sampled():
+            self.record(rerank_record(event), None if event.language else event.call.query)
+
     def sampled(self) -> bool:
         """Whether this call is recorded (decided before any record is built)."""
         return self.enabled and self._rng.random() < self.sample

@@ -11,6 +11,7 @@ from flask import Flask
 from flask.testing import FlaskClient
 
 from sidecar.scoring.multilingual import pack
+from sidecar.services.rerank import default_recall_weight
 from sidecar.settings import Settings
 from tests.conftest import WrappedReranker, make_client, wrapping_loader
 from tests.loopback import LoopbackServer, wait_for
@@ -80,7 +81,7 @@ def test_a_cohere_rerank_is_recorded_with_its_outcome(recorded: Recorded) -> Non
     assert (again["cache_hits"], again["cache_hit"]) == (3, True)
     # blended with the recall order
     _, [blended] = recorded.call("/v1/rerank", {**body, "in_recall_order": True})
-    assert blended["recall_weight"] == pytest.approx(Settings().recall_weight)
+    assert blended["recall_weight"] == pytest.approx(default_recall_weight(Settings()))
 
 
 def test_a_tei_rerank_gets_its_language_detected_off_the_request_path(

@@ -1,8 +1,8 @@
 from hypothesis import given
 from hypothesis import strategies as st
 
-from sidecar.api.rerank import _ranked
 from sidecar.scoring.fallback import order_keeping_scores
+from sidecar.services.rerank import ranked as _ranked
 
 
 @given(st.integers(1, 2000))

@@ -13,9 +13,9 @@ from typing import Any
 
 import pytest
 
+from sidecar.cluster.telemetry import Telemetry, bulk_body, index_for
 from sidecar.metrics import Metrics
 from sidecar.settings import Settings
-from sidecar.telemetry import Telemetry, bulk_body, index_for
 from tests.loopback import LoopbackServer, Received, wait_for
 
 
@@ -153,7 +153,7 @@ def test_cluster_errors_count_failed_log_once_and_the_writer_goes_on(
 
     bulk = LoopbackServer(answer=answer)
     w, m = writer(bulk.url, telemetry_batch=2, telemetry_flush_s=60.0)
-    caplog.set_level(logging.WARNING, logger="sidecar.telemetry")
+    caplog.set_level(logging.WARNING, logger="sidecar.cluster.telemetry")
     try:
         for i in range(6):  # three batches: 500, 503, then one item rejected
             w.record(rec(i))
@@ -164,7 +164,7 @@ def test_cluster_errors_count_failed_log_once_and_the_writer_goes_on(
     finally:
         w.close()
         bulk.close()
-    warnings = [r for r in caplog.records if r.name == "sidecar.telemetry"]
+    warnings = [r for r in caplog.records if r.name == "sidecar.cluster.telemetry"]
     assert len(warnings) == 1  # rate-limited: once a minute
     assert "HTTP 500" in warnings[0].getMessage()
 

@@ -1,9 +1,10 @@
 """The side-by-side search page: ``GET /search`` (HTML) and ``GET /search.json``.
 
-Served when ``SIDECAR_OPENSEARCH_URL`` is set (``SIDECAR_SEARCH_PAGE=false`` turns it off).
-A person types a query in any language; the page shows BM25, hybrid and hybrid + rerank
-from that cluster side by side, with the position change the reranker made. Flask
-templates, no front-end build step, no JavaScript needed.
+Mounted (``sidecar.cluster.mount``) when ``SIDECAR_OPENSEARCH_URL`` is set
+(``SIDECAR_SEARCH_PAGE=false`` turns it off). A person types a query in any language; the
+page shows BM25, hybrid and hybrid + rerank from that cluster side by side, with the
+position change the reranker made. Flask templates, no front-end build step, no
+JavaScript needed.
 """
 
 from __future__ import annotations
@@ -12,13 +13,14 @@ from typing import Any
 
 from flask import Blueprint, Response, current_app, jsonify, render_template, request
 
+from sidecar.cluster.client import Cluster
+from sidecar.cluster.search_page import page
 from sidecar.errors import ApiError
-from sidecar.searchui import page
-from sidecar.searchui.cluster import Cluster
+from sidecar.languages import CATALOG_NATIVE_NAMES
 from sidecar.settings import Settings
 
 bp = Blueprint(
-    "searchui",
+    "search_page",
     __name__,
     template_folder="templates",
     static_folder="static",
@@ -43,10 +45,10 @@ def _query() -> tuple[str, str, str, str]:
     settings: Settings = current_app.extensions["sidecar.settings"]
     text = (request.args.get("q") or "").strip()
     hint = (request.args.get("lang") or "auto").strip().lower()
-    if hint != "auto" and hint not in page.LANGUAGE_NAMES:
+    if hint != "auto" and hint not in CATALOG_NATIVE_NAMES:
         raise ApiError(
             "validation_error",
-            f"lang={hint!r}: use auto or one of {', '.join(page.LANGUAGE_NAMES)}",
+            f"lang={hint!r}: use auto or one of {', '.join(CATALOG_NATIVE_NAMES)}",
             "lang",
         )
     if len(text) > settings.max_query_chars:
@@ -88,9 +90,9 @@ def search_page() -> Any:
         text=text,
         hint=hint,
         lang=lang,
-        lang_name=page.LANGUAGE_NAMES.get(lang, lang),
+        lang_name=CATALOG_NATIVE_NAMES.get(lang, lang),
         how=how,
-        languages=page.LANGUAGE_NAMES,
+        languages=CATALOG_NATIVE_NAMES,
         columns=cols,
         depth=settings.search_rerank_depth,
         attribution=settings.search_attribution,

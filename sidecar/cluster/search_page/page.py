@@ -13,17 +13,9 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
 
-from sidecar.searchui import queries
-from sidecar.searchui.cluster import Cluster, ClusterError, failed_processors
+from sidecar.cluster.client import Cluster, ClusterError, failed_processors
+from sidecar.cluster.search_page import queries
 
-LANGUAGE_NAMES = {
-    "en": "English",
-    "zh": "中文",
-    "es": "Español",
-    "ja": "日本語",
-    "fr": "Français",
-    "de": "Deutsch",
-}
 #: shown per column; the searches fetch ``depth`` hits (at least this many)
 SHOWN = 10
 SOURCE_FIELDS = ["id", "title", "brand", "price", "currency", "image", "languages", "rerank_text"]
