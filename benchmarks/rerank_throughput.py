@@ -45,8 +45,10 @@ os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
 import _cpu  # noqa: E402  (the environment above must be set before transformers loads)
 import _peer  # noqa: E402
 from _load import RunResult, check_rerank_response, get_status, post, run_http_load  # noqa: E402
-from _servers import ManagedServer, ServerFailed, free_port  # noqa: E402
+from _servers import ManagedServer, ServerFailed  # noqa: E402
 from _workload import QUERIES, Workload, machine_info, make_documents, percentile  # noqa: E402
+
+from sidecar.launcher import free_port  # noqa: E402
 
 REPO = Path(__file__).resolve().parent.parent
 DEFAULT_OUT = REPO / "benchmarks" / "results"

@@ -4,8 +4,9 @@ It fetches, once per (query, language) of the dev set, the BM25 top 100 and the 
 100 with their scores from the cluster, then replays OpenSearch's hybrid fusion offline
 (min-max per leg over the page each leg returns, weighted arithmetic mean, exactly as
 neural-search 2.19 does it) and the sidecar's rerank (cosine of the bundled e5 query and
-passage vectors, optionally blended with the recall order as ``sidecar.scoring.blend``
-does), for every point of a grid. The replay is checked against the real cluster (hybrid
+passage vectors, localized, blended with the recall order and ranked by the same functions
+the rerank service runs: ``sidecar.services.rerank.localize`` and ``rank``), for every
+point of a grid. The replay is checked against the real cluster (hybrid
 and hybrid-rerank lists for the current settings) before any number is trusted.
 
 Overfitting: there is no holdout in ../shared (it is private), so the grid is scored on
@@ -47,8 +48,7 @@ from ingest import queries as bodies  # noqa: E402
 from ingest.catalog import MAX_SECTION_CHARS, normalize  # noqa: E402
 from ingest.cluster import make_client  # noqa: E402
 from ingest.node import run_root  # noqa: E402
-from sidecar.scoring.blend import blend_with_recall  # noqa: E402
-from sidecar.scoring.multilingual import choose  # noqa: E402
+from sidecar.services.rerank import localize, rank  # noqa: E402
 
 CHORUS = ROOT.parent / "shared" / "data" / "chorus_icecat"
 RESULTS = ROOT / "benchmarks" / "results"
@@ -174,7 +174,7 @@ def doc_texts(ids: set[str]) -> dict[str, dict[str, str]]:
                 brand = p.doc.get("brand") or ""
                 desc = p.doc["description"].get("en", "")
                 out[p.id] = {
-                    "rerank_text": choose(p.doc["rerank_text"], "en")[0],
+                    "rerank_text": localize([p.doc["rerank_text"]], "en")[0],
                     "title_brand_description": " | ".join(x for x in (title, brand, desc) if x)[
                         :MAX_SECTION_CHARS
                     ],
@@ -390,8 +390,8 @@ def main(argv: list[str] | None = None) -> int:
         for key in keys:
             head = heads[d][key]
             q = qvec[by_key[key].text]
-            scores = blend_with_recall([(float(dvec[text][i] @ q) + 1) / 2 for i in head], rw)
-            runs[key] = [head[i] for i in sorted(range(len(head)), key=lambda i: -scores[i])]
+            _, order = rank([(float(dvec[text][i] @ q) + 1) / 2 for i in head], rw)
+            runs[key] = [head[i] for i in order]
         stage2[(d, text, rw)] = ndcg(runs, qrels, keys)
     near2 = within_one_se(stage2, scored)
     rows2 = [

