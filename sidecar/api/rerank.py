@@ -4,6 +4,7 @@ service (``sidecar.services.rerank``), answer."""
 from __future__ import annotations
 
 import uuid
+from typing import Any
 
 from flask import Blueprint, Response, current_app, g, jsonify, request
 
@@ -21,7 +22,19 @@ from sidecar.services.rerank import RerankCall, RerankResult, RerankService, wir
 bp = Blueprint("rerank", __name__)
 
 
-def _rerank(call: RerankCall) -> RerankResult:
+def _rerank(
+    req: CohereRerankRequest | TeiRerankRequest, documents: list[str], **options: Any
+) -> RerankResult:
+    """What both APIs ask the same way, plus their ``options`` (see ``RerankCall``)."""
+    call = RerankCall(
+        query=req.query,
+        documents=documents,
+        language=req.language,
+        instruction=req.instruction,
+        truncate=req.truncate,
+        route=str(request.url_rule),
+        **options,
+    )
     service: RerankService = current_app.extensions["sidecar.rerank"]
     g.items_field = call.field  # names the list in a "too long" error
     return service.rerank(call, started=g.get("started"))
@@ -38,17 +51,11 @@ def _answer(body: object, result: RerankResult) -> Response:
 def cohere_rerank() -> Response:
     req = parse_json(CohereRerankRequest)
     result = _rerank(
-        RerankCall(
-            query=req.query,
-            documents=req.document_texts(),
-            model=req.model,
-            language=req.language,
-            instruction=req.instruction,
-            truncate=req.truncate,
-            recall_weight=req.recall_weight,
-            in_recall_order=req.in_recall_order,
-            route=str(request.url_rule),
-        )
+        req,
+        req.document_texts(),
+        model=req.model,
+        recall_weight=req.recall_weight,
+        in_recall_order=req.in_recall_order,
     )
     order = result.order if req.top_n is None else result.order[: req.top_n]
     results = []
@@ -77,18 +84,7 @@ def cohere_rerank() -> Response:
 @bp.post("/rerank")
 def tei_rerank() -> Response:
     req = parse_json(TeiRerankRequest)
-    result = _rerank(
-        RerankCall(
-            query=req.query,
-            documents=req.texts,
-            language=req.language,
-            instruction=req.instruction,
-            truncate=req.truncate,
-            raw_scores=req.raw_scores,
-            field="texts",
-            route=str(request.url_rule),
-        )
-    )
+    result = _rerank(req, req.texts, raw_scores=req.raw_scores, field="texts")
     ranks = [
         TeiRank(index=i, score=result.scores[i], text=req.texts[i] if req.return_text else None)
         for i in result.order
