@@ -423,12 +423,7 @@ class DictionaryTranslator:
         """One segment of a CJK run at ``i``: glossary or longest dictionary headword
         (longer wins, a tie goes to the glossary). Returns the units consumed."""
         chars = "".join(u.text for u in seq[i:run_end])
-        m = 0
-        if lex is not None:
-            for n in range(min(lex.max_len, len(chars)), 0, -1):
-                if chars[:n] in lex:
-                    m = n
-                    break
+        m = _longest_headword(lex, chars)
         if g is not None and g[0] >= m:
             source = "".join(x.text for x in seq[i : i + g[0]])
             terms.append(Term(source, g[1], "glossary", 1.0))
@@ -449,9 +444,18 @@ class DictionaryTranslator:
                 pending.append((len(terms) - 1, word, fallback))
                 return k, word
         if m == 0:
+            # unknown characters stay together up to the next known word (鼠标 without a
+            # dictionary is one kept token, not two)
+            k = 1
+            while (
+                k < len(chars)
+                and _longest_headword(lex, chars[k:]) == 0
+                and self.glossary.match(lang, seq, i + k) is None
+            ):
+                k += 1
             terms.append(None)
-            pending.append((len(terms) - 1, chars[0], self._kept(chars[0])))
-            return 1, ""
+            pending.append((len(terms) - 1, chars[:k], self._kept(chars[:k])))
+            return k, ""
         seg = chars[:m]
         if is_stopword(seg, lang):
             return m, ""
@@ -479,6 +483,15 @@ class DictionaryTranslator:
                 terms[slot] = Term(word, hit[0], "neighbour", round(W_NEIGHBOUR * hit[1], 4))
             else:
                 terms[slot] = fallback
+
+
+def _longest_headword(lex: Lexicon | None, chars: str) -> int:
+    if lex is None:
+        return 0
+    for n in range(min(lex.max_len, len(chars)), 0, -1):
+        if chars[:n] in lex:
+            return n
+    return 0
 
 
 def _tokens_of(seq: Sequence[Unit]) -> list[Unit]:

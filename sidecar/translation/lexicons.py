@@ -228,7 +228,9 @@ class _NullFlushPipe:
         self._lock = threading.Lock()
 
     def _start(self) -> subprocess.Popen[bytes]:
-        if self._proc is None or self._proc.poll() is not None:
+        if self._proc is not None and self._proc.poll() is not None:
+            self._kill()  # it died: close its pipes, start a new one
+        if self._proc is None:
             self._proc = subprocess.Popen(
                 self.args,
                 stdin=subprocess.PIPE,

@@ -1,10 +1,10 @@
 """Choosing among a dictionary entry's senses the words the catalog actually uses.
 
 A gloss is cleaned (no part-of-speech or domain tags, no "to " of verbs, no cross references),
-then scored: every content word present in the catalog first, then short glosses, then the
-dictionary's own order, with a small bonus for words the catalog uses often. So 充电宝's
-"portable charger" beats "mobile power pack", and cargador's "charger" (from a glossary or
-another dictionary) beats "carrier" only where the catalog says so."""
+then scored: every content word present in the catalog first, then glosses of one or two
+words, then the dictionary's own order, with a small bonus for words the catalog uses often.
+So 充电宝's "portable charger" beats "mobile power pack", Apertium's "headphones" for
+auriculares beats the untranslated "auricular", and a gloss the catalog never uses is dropped."""
 
 from __future__ import annotations
 
@@ -93,7 +93,7 @@ _SKIP_PREFIXES = (
     "(literary)",
 )
 _PARENS = re.compile(r"\([^)]*\)|\[[^\]]*\]|\{[^}]*\}|<[^>]*>")
-_LEADING = re.compile(r"^(?:to|a|an|the|be|a pair of|a set of)\s+")
+_LEADING = re.compile(r"^(?:a pair of|a set of|to|an|a|the|be)\s+")
 
 
 def clean_gloss(gloss: str) -> str | None:
@@ -139,7 +139,11 @@ def score_glosses(glosses: Sequence[str], vocab: Vocabulary) -> list[Sense]:
             present = [w for w, n in zip(words, counts, strict=True) if n > 0]
             coverage = len(present) / len(words)
             freq = sum(min(1.0, math.log1p(n) / math.log1p(1000)) for n in counts) / len(words)
-            score = coverage + 0.3 * freq - 0.03 * min(rank, 10) - 0.15 * (len(words) - 1)
+            # two-word compounds are ordinary product nouns ("mobile phone", "power bank");
+            # longer glosses are mostly descriptions ("move electric power source")
+            extra = len(words) - 1
+            length = 0.02 * extra + 0.15 * max(0, extra - 1)
+            score = coverage + 0.1 * freq - 0.03 * min(rank, 10) - length
             out.append(Sense(" ".join(present), coverage, round(score, 4), c))
             rank += 1
     out.sort(key=lambda s: -s.score)

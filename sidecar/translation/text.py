@@ -23,7 +23,8 @@ _CJK = (
 )
 _CJK_CHAR = re.compile(f"[{_CJK}]")
 #: a query token: a CJK run, or a Latin/other-script word run with the catalog's joiners
-_QUERY_TOKEN = re.compile(f"[{_CJK}]+|[^\\W_]+(?:[-.+/][^\\W_]+)*")
+_WORD_CHAR = f"(?:(?![{_CJK}])[^\\W_])"
+_QUERY_TOKEN = re.compile(f"[{_CJK}]+|{_WORD_CHAR}+(?:[-.+/]{_WORD_CHAR}+)*")
 
 
 def clean(text: str, max_chars: int) -> str:
@@ -44,7 +45,11 @@ def clean(text: str, max_chars: int) -> str:
         else:
             out.append(ch)
     text = " ".join("".join(out).split())
-    return text[:max_chars].rstrip()
+    if len(text) > max_chars:
+        cut = text[:max_chars]
+        # never end on half a word (a cut model number would still match something)
+        text = cut.rsplit(" ", 1)[0] if text[max_chars] != " " and " " in cut else cut
+    return text.rstrip()
 
 
 def catalog_tokens(text: str) -> list[str]:
