@@ -86,6 +86,7 @@ class DictionaryTranslator:
         detector: Any = None,
         max_chars: int = MAX_CHARS_DEFAULT,
         neighbour_threshold: float = 0.5,
+        keep_min_df: int = 5,
         cache_size: int = 20_000,
     ):
         self._vocab_arg = vocabulary
@@ -99,6 +100,8 @@ class DictionaryTranslator:
         self._detector = detector
         self.max_chars = max_chars
         self.neighbour_threshold = neighbour_threshold
+        #: a Latin-script word in at least this many catalog documents passes through as is
+        self.keep_min_df = keep_min_df
         self._lock = threading.RLock()
         self._vocab: Vocabulary | None = None
         self._neighbours: WordNeighbours | None = None
@@ -359,6 +362,11 @@ class DictionaryTranslator:
             return
         if is_stopword(word, lang):
             return
+        if vocab.df.get(word.lower(), 0) >= self.keep_min_df:
+            # the catalog's own word (an English loan: "pc", "hub", "office", "aaa"): the
+            # dictionary would only make it worse ("polycarbonate", "lift", "function")
+            terms.append(self._kept(word))
+            return
         sense, glosses = self._senses(lang, lex, word)
         if sense is not None:
             terms.append(
@@ -395,11 +403,13 @@ class DictionaryTranslator:
         known too, with an optional linking s ("Bluetoothlautsprecher", "Gamingmaus")."""
         w = word.lower()
         vocab = self.vocabulary
+        if len(w) < 8:  # short words are not compounds ("garmin" is not gar + min)
+            return None
 
         def known(x: str) -> bool:
             return len(x) >= 3 and (x in lex or x in vocab)
 
-        for cut in range(3, len(w) - 2):
+        for cut in range(3, len(w) - 3):
             head, tail = w[:cut], w[cut:]
             if not known(tail):
                 continue

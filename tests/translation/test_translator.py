@@ -139,3 +139,26 @@ def test_chain_takes_the_first_confident_answer_else_the_best() -> None:
     assert ChainTranslator([Broken()]).translate("q").text == "q"
     with pytest.raises(ValueError):
         ChainTranslator([])
+
+
+def test_frequent_catalog_words_pass_through_before_the_dictionary() -> None:
+    vocab = Vocabulary(df={"hub": 80, "lift": 3, "usb": 900, "mouse": 50}, n_docs=1000)
+    lex = TableLexicon("toy-de", {"hub": ["lift"], "maus": ["mouse"]})
+    tr = DictionaryTranslator(vocab, glossary=Glossary(), neighbours=False, lexicons={"de": lex})
+    assert tr.translate("usb hub maus", "de").text == "usb hub mouse"
+    rare = DictionaryTranslator(
+        vocab, glossary=Glossary(), neighbours=False, lexicons={"de": lex}, keep_min_df=100
+    )
+    assert rare.translate("hub", "de").text == "lift"
+
+
+def test_german_compounds_split_into_known_parts() -> None:
+    vocab = Vocabulary(df={"gaming": 9, "mouse": 9, "speaker": 9}, n_docs=20)
+    lex = TableLexicon(
+        "toy-de",
+        {"maus": ["mouse"], "lautsprecher": ["speaker"], "gar": ["done"], "min": ["minute"]},
+    )
+    tr = DictionaryTranslator(vocab, glossary=Glossary(), neighbours=False, lexicons={"de": lex})
+    assert tr.translate("Gamingmaus", "de").text == "gaming mouse"
+    assert tr.translate("Gaminglautsprecher", "de").text == "gaming speaker"
+    assert tr.translate("garmin", "de").text == "garmin"  # too short to be a compound
