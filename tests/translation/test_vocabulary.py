@@ -61,3 +61,17 @@ def test_catalog_reader_skips_bad_lines(tmp_path: Path, caplog: pytest.LogCaptur
     v = build_vocabulary_from_catalog(path)
     assert v.n_docs == 2 and v.df["wireless"] == 1 and v.is_brand("logitech")
     assert "p.jsonl:2" in caplog.text and "p.jsonl:3" in caplog.text
+
+
+def test_build_vocabulary_cli(tmp_path: Path) -> None:
+    from sidecar.translation.__main__ import main
+
+    catalog = tmp_path / "p.jsonl"
+    catalog.write_text('{"title": "HP 301 ink cartridge", "brand": "HP"}\n', encoding="utf-8")
+    out = tmp_path / "v.npz"
+    assert (
+        main(["build-vocabulary", "--catalog", str(catalog), "--out", str(out), "--no-embeddings"])
+        == 0
+    )
+    v = Vocabulary.load(out)
+    assert v.n_docs == 1 and v.df["301"] == 1 and v.is_brand("hp") and v.embeddings is None
