@@ -22,11 +22,11 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from cluster_setup.client import add_connection_args, make_client
 from evaluation import pooling, report, search
 from evaluation.config import ConfigError, EvalConfig, load_config
 from evaluation.data import DataError, Query, read_judgments, read_queries
 from evaluation.evaluate import percentiles, score_runs
-from ingest.cluster import add_connection_args, make_client
 
 COMMANDS = ("run", "pool-export", "pool-import")
 
@@ -48,7 +48,7 @@ def log(msg: str) -> None:
 
 def stack_urls() -> tuple[str | None, str | None]:
     """The OpenSearch and sidecar URLs of ``make run``'s stack, if it left them."""
-    from ingest.node import run_root
+    from local_node.node import run_root
 
     base = run_root() / "stack"
     urls: list[str | None] = []

