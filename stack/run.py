@@ -27,9 +27,10 @@ import unicodedata
 import urllib.error
 import urllib.parse
 import urllib.request
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
+
+from tqdm import tqdm
 
 from cluster_setup import queries
 from cluster_setup.client import make_client
@@ -157,22 +158,6 @@ def read_catalog(path: Path, limit: int) -> tuple[list[Any], list[str]]:
     return products, errors
 
 
-def progress_lines(total: int, started: float, every_s: float = 15.0) -> Callable[[int], None]:
-    """A progress line (count, rate, ETA) at most every ``every_s`` seconds, and at the end."""
-    last = [started]
-
-    def tick(done: int) -> None:
-        now = time.monotonic()
-        if done < total and now - last[0] < every_s:
-            return
-        last[0] = now
-        rate = done / max(now - started, 1e-9)
-        eta = (total - done) / rate if rate else 0.0
-        say(f"  {done:,}/{total:,} products, {rate:.0f}/s, about {eta:.0f}s left")
-
-    return tick
-
-
 def load(client: Any, sidecar_url: str, path: Path, limit: int) -> int:
     marker = state_dir() / "catalog.json"
     key = {
@@ -196,13 +181,20 @@ def load(client: Any, sidecar_url: str, path: Path, limit: int) -> int:
             client.indices.create(index=index, body={"aliases": {"products": {}}})
     say(f"catalog: embedding and indexing {len(products)} products from {path} ...")
     started = time.monotonic()
-    result = load_products(
-        client,
-        products,
-        "products",
-        SidecarEmbedder(sidecar_url),
-        progress=progress_lines(len(products), started),
-    )
+    # on stderr; where that is no terminal (a log), a line every 15 seconds
+    with tqdm(
+        total=len(products),
+        unit="product",
+        file=sys.stderr,
+        mininterval=0.1 if sys.stderr.isatty() else 15.0,
+    ) as bar:
+        result = load_products(
+            client,
+            products,
+            "products",
+            SidecarEmbedder(sidecar_url),
+            progress=lambda done: bar.update(done - bar.n),
+        )
     failed = f", {len(result.failed)} failed" if result.failed else ""
     say(f"catalog: {result.written} indexed in {time.monotonic() - started:.0f}s{failed}")
     for pid, why in result.failed[:5]:
