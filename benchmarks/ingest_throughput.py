@@ -27,13 +27,13 @@ from typing import Any
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from cluster_setup.client import make_client  # noqa: E402
 from ingest.catalog import normalize  # noqa: E402
-from ingest.cluster import make_client  # noqa: E402
 from ingest.feeds import read_feed  # noqa: E402
 from ingest.loader import SidecarEmbedder  # noqa: E402
-from ingest.stack import setup as stack_setup  # noqa: E402
 from ingest.sync import DeadLetters, Sync, ensure_alias, hash_for  # noqa: E402
 from sidecar.launcher import SidecarProcess  # noqa: E402
+from stack.run import setup as stack_setup  # noqa: E402
 
 CHORUS = ROOT.parent / "shared" / "data" / "chorus_icecat" / "products.jsonl"
 
@@ -89,7 +89,7 @@ def main(argv: list[str] | None = None) -> int:
 
     node = None
     if not args.opensearch:
-        from ingest.node import LocalNode, run_root
+        from local_node.node import LocalNode, run_root
 
         node = LocalNode(run_dir=run_root() / f"bench-{os.getpid()}")
         args.opensearch = node.start()

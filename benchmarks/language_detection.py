@@ -24,11 +24,11 @@ from typing import Any
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from sidecar.languages import CATALOG_CODES  # noqa: E402
 from sidecar.scoring.language import LanguageDetector  # noqa: E402
 
 CHORUS = ROOT.parent / "shared" / "data" / "chorus_icecat"
 SAMPLE = ROOT / "ingest" / "sample_data" / "queries.jsonl"
-LANGS = ["en", "zh", "es", "ja", "fr", "de"]
 
 
 def chorus_queries(folder: Path) -> list[dict[str, str]]:
@@ -116,7 +116,7 @@ def table(name: str, result: dict[str, Any]) -> list[str]:
         "neutral (same as English) |",
         "|---|---|---|---|---|---|---|",
     ]
-    for lang in LANGS:
+    for lang in CATALOG_CODES:
         s = result["per_language"].get(lang)
         if not s:
             continue

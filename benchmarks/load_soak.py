@@ -37,13 +37,13 @@ import requests
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from ingest import queries  # noqa: E402
-from ingest.cluster import make_client  # noqa: E402
+from cluster_setup import queries  # noqa: E402
+from cluster_setup.client import make_client  # noqa: E402
 from ingest.loader import SidecarEmbedder, load_products  # noqa: E402
-from ingest.node import LocalNode, run_root  # noqa: E402
-from ingest.stack import SAMPLE, read_catalog  # noqa: E402
-from ingest.stack import setup as stack_setup  # noqa: E402
+from local_node.node import LocalNode, run_root  # noqa: E402
 from sidecar.launcher import SidecarProcess  # noqa: E402
+from stack.run import SAMPLE, read_catalog  # noqa: E402
+from stack.run import setup as stack_setup  # noqa: E402
 
 WORDS = [
     "wireless",

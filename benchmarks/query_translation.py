@@ -38,17 +38,11 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from evaluation.metrics import per_query, scored_keys  # noqa: E402
-from sidecar.translation import (  # noqa: E402
-    DictionaryTranslator,
-    NeighbourTranslator,
-    Translator,
-    UseEmbedder,
-    Vocabulary,
-    WordNeighbours,
-    build_vocabulary,
-)
+from sidecar.translation.base import Translator  # noqa: E402
+from sidecar.translation.dictionary import DictionaryTranslator  # noqa: E402
+from sidecar.translation.neighbours import NeighbourTranslator, UseEmbedder, WordNeighbours  # noqa: E402
 from sidecar.translation.text import singular  # noqa: E402
-from sidecar.translation.vocabulary import product_text, read_catalog  # noqa: E402
+from sidecar.translation.vocabulary import Vocabulary, build_vocabulary, product_text, read_catalog  # noqa: E402  # noqa: E402
 
 CHORUS = ROOT.parent / "shared" / "data" / "chorus_icecat"
 RESULTS = ROOT / "benchmarks" / "results"

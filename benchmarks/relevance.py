@@ -1,6 +1,6 @@
 """Relevance and speed on the Chorus/Icecat dev set, as ``make bench`` runs it.
 
-1. ``python -m ingest.stack --chorus --limit 0``: the stack of ``make run`` with all 19,406
+1. ``python -m stack --chorus --limit 0``: the stack of ``make run`` with all 19,406
    products (reused when already loaded; the first load embeds the catalog, minutes);
 2. ``eval-search run`` with the dev queries in six languages and both judgment files,
    the default configurations (``evaluation/configs/default.json``), into
@@ -32,9 +32,7 @@ DEV_SET = [
 
 def main(argv: list[str] | None = None) -> int:
     extra = list(sys.argv[1:] if argv is None else argv)
-    stack = subprocess.run(
-        [sys.executable, "-m", "ingest.stack", "--chorus", "--limit", "0"], cwd=ROOT
-    )
+    stack = subprocess.run([sys.executable, "-m", "stack", "--chorus", "--limit", "0"], cwd=ROOT)
     if stack.returncode != 0:
         return stack.returncode
     return eval_main(

@@ -41,13 +41,13 @@ from tune_rerank import (  # noqa: E402
     ndcg,
 )
 
+from cluster_setup.client import make_client  # noqa: E402
 from evaluation import metrics as m  # noqa: E402
 from evaluation.cli import stack_urls  # noqa: E402
 from evaluation.data import read_judgments, read_queries  # noqa: E402
 from evaluation.search import embed_model_id  # noqa: E402
 from ingest.catalog import MAX_SECTION_CHARS, normalize  # noqa: E402
-from ingest.cluster import make_client  # noqa: E402
-from ingest.node import run_root  # noqa: E402
+from local_node.node import run_root  # noqa: E402
 
 
 def passages(bullets: int) -> tuple[list[str], list[str]]:

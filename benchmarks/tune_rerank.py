@@ -40,14 +40,14 @@ import numpy as np
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from cluster_setup import queries as bodies  # noqa: E402
+from cluster_setup.client import make_client  # noqa: E402
 from evaluation import metrics as m  # noqa: E402
 from evaluation.cli import stack_urls  # noqa: E402
 from evaluation.data import Query, read_judgments, read_queries  # noqa: E402
 from evaluation.search import embed_model_id, pipeline_info  # noqa: E402
-from ingest import queries as bodies  # noqa: E402
 from ingest.catalog import MAX_SECTION_CHARS, normalize  # noqa: E402
-from ingest.cluster import make_client  # noqa: E402
-from ingest.node import run_root  # noqa: E402
+from local_node.node import run_root  # noqa: E402
 from sidecar.services.rerank import localize, rank  # noqa: E402
 
 CHORUS = ROOT.parent / "shared" / "data" / "chorus_icecat"

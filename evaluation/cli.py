@@ -18,15 +18,16 @@ import os
 import shlex
 import sys
 import time
+from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from cluster_setup.client import add_connection_args, make_client
 from evaluation import pooling, report, search
 from evaluation.config import ConfigError, EvalConfig, load_config
 from evaluation.data import DataError, Query, read_judgments, read_queries
 from evaluation.evaluate import percentiles, score_runs
-from ingest.cluster import add_connection_args, make_client
 
 COMMANDS = ("run", "pool-export", "pool-import")
 
@@ -48,7 +49,7 @@ def log(msg: str) -> None:
 
 def stack_urls() -> tuple[str | None, str | None]:
     """The OpenSearch and sidecar URLs of ``make run``'s stack, if it left them."""
-    from ingest.node import run_root
+    from local_node.node import run_root
 
     base = run_root() / "stack"
     urls: list[str | None] = []
@@ -218,14 +219,25 @@ def _embed_model(args: argparse.Namespace, client: Any, cfg: EvalConfig) -> str:
     return found or ""
 
 
-def _progress(name: str, total: int) -> Any:
-    step = max(1, total // 4)
+def _progress(name: str, total: int) -> Callable[[int], None]:
+    """A progress bar on stderr for one pass (where stderr is no terminal, a line every 15
+    seconds), closed when the pass is done."""
+    from tqdm import tqdm
 
-    def report_(done: int) -> None:
-        if done % step == 0 or done == total:
-            log(f"  {name}: {done}/{total}")
+    bar = tqdm(
+        total=total,
+        desc=f"  {name}",
+        unit="search",
+        file=sys.stderr,
+        mininterval=0.1 if sys.stderr.isatty() else 15.0,
+    )
 
-    return report_
+    def update(done: int) -> None:
+        bar.update(done - bar.n)
+        if done >= total:
+            bar.close()
+
+    return update
 
 
 def run_searches(

@@ -15,7 +15,7 @@
  "compare": [["hybrid", "bm25"], ["hybrid-rerank", "hybrid"]]}
 ```
 
-Templates are the project's own query bodies (``ingest.queries``): ``bm25`` (multi_match
+Templates are the project's own query bodies (``cluster_setup.queries``): ``bm25`` (multi_match
 over the per-language fields), ``knn`` (a ``neural`` query: the sidecar embeds the query
 through ML Commons), ``hybrid`` (both, fused by the pipeline). ``body`` is any search
 body instead, with ``{{query}}``, ``{{size}}``, ``{{k}}`` and ``{{embed_model_id}}`` filled in.
@@ -28,6 +28,9 @@ usual rerank window, and recall@100 stays measurable.
 ``concurrency`` is how many searches the relevance passes run at once (a rerank that misses
 the sidecar's deadline is answered with fallback scores, so keep it low on a small CPU);
 ``latency.concurrency`` is the fixed concurrency of the latency passes.
+
+The file is validated by the pydantic models below (``ConfigFile``); a problem is reported
+with the file and the field it is in (``configurations[2].k: ...``).
 """
 
 from __future__ import annotations
@@ -36,9 +39,18 @@ import copy
 import json
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any
 
-from ingest import queries
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
+
+from cluster_setup import queries
 
 DEFAULT_CONFIG = Path(__file__).resolve().parent / "configs" / "default.json"
 TEMPLATES = ("bm25", "knn", "hybrid")
@@ -141,11 +153,96 @@ class EvalConfig:
         return [(names[j], names[i]) for i in range(len(names)) for j in range(i + 1, len(names))]
 
 
-def _int(obj: dict[str, Any], key: str, default: int, where: str) -> int:
-    value = obj.get(key, default)
-    if not isinstance(value, int) or isinstance(value, bool) or value < 1:
-        raise ConfigError(f"{where}: {key} must be a positive integer")
-    return value
+# -- the file's schema ---------------------------------------------------------------------
+
+#: a positive integer, as JSON writes it (no "5", no 5.0, no true)
+Positive = Annotated[int, Field(strict=True, gt=0)]
+
+
+class _Schema(BaseModel):
+    # unknown keys are ignored (a "description" of the file, say); numbers stand for text
+    model_config = ConfigDict(extra="ignore", coerce_numbers_to_str=True)
+
+
+class ConfigurationSpec(_Schema):
+    """One entry of ``configurations``."""
+
+    name: str = Field(min_length=1)
+    label: str | None = None
+    template: str | None = None
+    body: dict[str, Any] | None = None
+    pipeline: str | None = None
+    size: Positive | None = None  # default: the file's size
+    k: Positive = queries.K
+    rerank_depth: Positive | None = None
+    fill_from: str | None = None
+    description: str = ""
+
+    @field_validator("template")
+    @classmethod
+    def _known_template(cls, template: str | None) -> str | None:
+        if template is not None and template not in TEMPLATES:
+            raise ValueError(f"unknown template {template!r}; use {', '.join(TEMPLATES)}")
+        return template
+
+    @model_validator(mode="after")
+    def _template_or_body(self) -> ConfigurationSpec:
+        if (self.template is None) == (self.body is None):
+            raise ValueError(f"give either 'template' ({', '.join(TEMPLATES)}) or 'body'")
+        return self
+
+
+class LatencySpec(_Schema):
+    configurations: list[str] = []
+    size: Positive = 20
+    concurrency: Positive = 4
+
+
+class ConfigFile(_Schema):
+    """The whole file; names that ``fill_from``, ``latency`` and ``compare`` use must be
+    configurations of it."""
+
+    configurations: list[ConfigurationSpec]
+    index: str = "products"
+    size: Positive = 100
+    concurrency: Positive = 2
+    latency: LatencySpec | None = None
+    compare: list[tuple[str, str]] = []
+    judged_warning: float = 0.8
+    attribution: str = ""
+
+    @model_validator(mode="after")
+    def _names_exist(self) -> ConfigFile:
+        names = [c.name for c in self.configurations]
+        if len(set(names)) != len(names):
+            raise ValueError("configuration names must be unique")
+        for c in self.configurations:
+            if c.fill_from and c.fill_from not in names:
+                raise ValueError(f"{c.name}: fill_from {c.fill_from!r} is not a configuration")
+        latency = self.latency.configurations if self.latency else []
+        for name in latency + [n for pair in self.compare for n in pair]:
+            if name not in names:
+                raise ValueError(f"{name!r} (latency/compare) is not a configuration")
+        return self
+
+
+def _where(loc: tuple[int | str, ...]) -> str:
+    """``configurations[0].size`` for pydantic's ``("configurations", 0, "size")``."""
+    out = ""
+    for part in loc:
+        out += f"[{part}]" if isinstance(part, int) else (f".{part}" if out else str(part))
+    return out
+
+
+def _described(exc: ValidationError, path: Path) -> str:
+    """The file, then every problem in it with the field it is in."""
+    problems = []
+    for err in exc.errors():
+        ctx = err.get("ctx") or {}
+        msg = str(ctx["error"]) if err["type"] == "value_error" and "error" in ctx else err["msg"]
+        where = _where(err["loc"])
+        problems.append(f"{where}: {msg}" if where else msg)
+    return f"{path}: " + "; ".join(problems)
 
 
 def load_config(path: Path | str | None = None) -> EvalConfig:
@@ -154,63 +251,41 @@ def load_config(path: Path | str | None = None) -> EvalConfig:
         raw = json.loads(path.read_text(encoding="utf-8"))
     except (OSError, json.JSONDecodeError) as exc:
         raise ConfigError(f"cannot read the configuration file {path}: {exc}") from None
-    if not isinstance(raw, dict) or not isinstance(raw.get("configurations"), list):
+    if not isinstance(raw, dict):
         raise ConfigError(f"{path}: expected an object with a 'configurations' list")
-    size = _int(raw, "size", 100, str(path))
-    configs: list[Configuration] = []
-    for i, c in enumerate(raw["configurations"]):
-        where = f"{path}: configurations[{i}]"
-        if not isinstance(c, dict) or not isinstance(c.get("name"), str) or not c["name"]:
-            raise ConfigError(f"{where}: needs a 'name'")
-        template, body = c.get("template"), c.get("body")
-        if (template is None) == (body is None):
-            raise ConfigError(f"{where}: give either 'template' ({', '.join(TEMPLATES)}) or 'body'")
-        if template is not None and template not in TEMPLATES:
-            raise ConfigError(f"{where}: unknown template {template!r}; use {', '.join(TEMPLATES)}")
-        if body is not None and not isinstance(body, dict):
-            raise ConfigError(f"{where}: 'body' must be a JSON object")
-        depth = c.get("rerank_depth")
-        if depth is not None:
-            depth = _int(c, "rerank_depth", 1, where)
-        configs.append(
-            Configuration(
-                name=c["name"],
-                label=str(c.get("label") or c["name"]),
-                template=template,
-                body=body,
-                pipeline=c.get("pipeline") or None,
-                size=_int(c, "size", size, where),
-                k=_int(c, "k", queries.K, where),
-                rerank_depth=depth,
-                fill_from=c.get("fill_from") or None,
-                description=str(c.get("description", "")),
-            )
-        )
-    names = [c.name for c in configs]
-    if len(set(names)) != len(names):
-        raise ConfigError(f"{path}: configuration names must be unique")
-    for c in configs:
-        if c.fill_from and c.fill_from not in names:
-            raise ConfigError(f"{path}: {c.name}: fill_from {c.fill_from!r} is not a configuration")
-    lat = raw.get("latency") or {}
-    latency = [str(n) for n in lat.get("configurations", [])]
-    compare = [tuple(p) for p in raw.get("compare", [])]
-    for name in latency + [n for pair in compare for n in pair]:
-        if name not in names:
-            raise ConfigError(f"{path}: {name!r} (latency/compare) is not a configuration")
-    if any(len(p) != 2 for p in compare):
-        raise ConfigError(f"{path}: each 'compare' entry is a pair of configuration names")
+    try:
+        spec = ConfigFile.model_validate(raw)
+    except ValidationError as exc:
+        raise ConfigError(_described(exc, path)) from None
+    latency = spec.latency or LatencySpec()
     cfg = EvalConfig(
-        configurations=configs,
-        index=str(raw.get("index", "products")),
-        latency_configurations=latency,
-        latency_size=_int(lat, "size", 20, f"{path}: latency"),
-        concurrency=_int(raw, "concurrency", 2, str(path)),
-        latency_concurrency=_int(lat, "concurrency", 4, f"{path}: latency"),
-        compare=[(str(a), str(b)) for a, b in compare],
-        judged_warning=float(raw.get("judged_warning", 0.8)),
-        attribution=str(raw.get("attribution", "")),
+        configurations=[
+            Configuration(
+                name=c.name,
+                label=c.label or c.name,
+                template=c.template,
+                body=c.body,
+                pipeline=c.pipeline or None,
+                size=c.size or spec.size,
+                k=c.k,
+                rerank_depth=c.rerank_depth,
+                fill_from=c.fill_from or None,
+                description=c.description,
+            )
+            for c in spec.configurations
+        ],
+        index=spec.index,
+        latency_configurations=list(latency.configurations),
+        latency_size=latency.size,
+        concurrency=spec.concurrency,
+        latency_concurrency=latency.concurrency,
+        compare=list(spec.compare),
+        judged_warning=spec.judged_warning,
+        attribution=spec.attribution,
         path=str(path),
     )
-    cfg.execution_order()
+    try:
+        cfg.execution_order()
+    except ConfigError as exc:
+        raise ConfigError(f"{path}: {exc}") from None
     return cfg

@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from evaluation.evaluate import ALL
-from sidecar.languages import ENGLISH_NAMES as LANG_NAMES
+from sidecar.languages import english_name
 
 TABLE_METRICS = ("nDCG@10", "R@100", "MRR@10", "P@10", "judged@10", "nDCG@10'", "P@10'")
 
@@ -140,7 +140,7 @@ def markdown(res: dict[str, Any]) -> str:
     lines += ["## nDCG@10 per language (ratio to English)", ""]
     rows = []
     for lang in langs:
-        row = [f"{LANG_NAMES.get(lang, lang)} (`{lang}`, {res['groups'][lang]})"]
+        row = [f"{english_name(lang, lang)} (`{lang}`, {res['groups'][lang]})"]
         for n in summary:
             s = summary[n][lang]["nDCG@10"]
             ratio = res["ratios_to_en"].get(n, {}).get(lang)

@@ -21,9 +21,10 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
 
+from cluster_setup.pipelines import failed_processors
+from cluster_setup.state import model_id, read_state, template_path
 from evaluation.config import Configuration
 from evaluation.data import Query
-from sidecar.cluster.client import failed_processors
 
 SIDECAR_ROUTES = ("/v1/rerank", "/v1/embeddings")
 
@@ -62,14 +63,13 @@ def pipeline_info(client: Any, name: str | None) -> dict[str, Any]:
     return {"name": name, "rerank": rerank, "weights": weights}
 
 
-def embed_model_id(client: Any, template: str = "products") -> str | None:
+def embed_model_id(client: Any) -> str | None:
     """The query-embedding model the setup CLI registered (kept in the index template)."""
     try:
-        got = client.transport.perform_request("GET", f"/_index_template/{template}")
-        meta = got["index_templates"][0]["index_template"].get("_meta", {})
-        return str(meta["setup_state"]["embed"]["model_id"])
+        got = client.transport.perform_request("GET", template_path())
     except Exception:  # noqa: BLE001 - not set up by sidecar-setup
         return None
+    return model_id(read_state(got))
 
 
 def run_pass(

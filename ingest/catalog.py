@@ -20,9 +20,9 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from sidecar.languages import CATALOG_CODES
 from sidecar.scoring.multilingual import pack
 
-LANGUAGES = ("en", "zh", "es", "fr", "de", "ja")
 TEXT_FIELDS = ("title", "description", "bullets")
 # Spec bullets ("Label: value") in the texts the bundled e5 model embeds: none; in the rerank
 # text: 8. On the Chorus/Icecat dev queries, embedding "title. description" instead of adding 4
@@ -95,11 +95,11 @@ def localized(raw: Mapping[str, Any]) -> dict[str, dict[str, Any]]:
                 if key.startswith(prefix) and len(key) > len(prefix):
                     out[field][key[len(prefix) :]] = v
     for field in TEXT_FIELDS:
-        unknown = set(out[field]) - set(LANGUAGES)
+        unknown = set(out[field]) - set(CATALOG_CODES)
         if unknown:
             raise ProductError(
                 f"{field}: unsupported language {sorted(unknown)[0]!r} (use one of "
-                f"{', '.join(LANGUAGES)})"
+                f"{', '.join(CATALOG_CODES)})"
             )
     return out
 
@@ -142,7 +142,7 @@ def normalize(raw: Mapping[str, Any]) -> Product:
     }
     bullets = {lang: _as_list(v) for lang, v in texts["bullets"].items()}
     brand = _text(raw.get("brand"), "brand") or None
-    languages = [lang for lang in LANGUAGES if lang in titles or descriptions.get(lang)]
+    languages = [lang for lang in CATALOG_CODES if lang in titles or descriptions.get(lang)]
     rerank_sections: dict[str, str] = {}
     embed_texts: dict[str, str] = {}
     for lang in languages:

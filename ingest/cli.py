@@ -24,15 +24,17 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-from ingest.cluster import add_connection_args, client_from_args
+from cluster_setup.client import add_connection_args, client_from_args
 from ingest.feeds import Record, count_lines, load_mapping, read_feed, read_ids
 from ingest.loader import SidecarEmbedder
 from ingest.sync import (
     DeadLetters,
+    Retries,
     StrictStop,
     Sync,
     alias_targets,
     check_mapping,
+    cluster_retry,
     ensure_alias,
     next_index,
     swap_alias,
@@ -142,7 +144,8 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         if not path.exists():
             raise SystemExit(f"{path}: no such file")
     mapping = load_mapping(args.mapping)
-    client = client_from_args(args)
+    retries = Retries()
+    client = client_from_args(args, retry=cluster_retry(args.retry_for, retries))
     embedder = None
     if not args.no_embed:
         embedder = SidecarEmbedder(args.sidecar, args.sidecar_api_key)
@@ -165,7 +168,6 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         strict=args.strict,
         progress=progress,
         batch_size=args.batch_size,
-        retry_for=args.retry_for,
     )
     started = time.monotonic()
     try:
@@ -199,10 +201,9 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
             if args.feeds:
                 sync.load(records(args.feeds, args.format, mapping), target)
             if args.delete_missing:
-                sync.with_retry(lambda: sync.delete_missing(target))
+                sync.delete_missing(target)
         for path in args.deletes:
-            ids = [i for _, i in read_ids(path)]
-            sync.with_retry(lambda ids=ids: sync.delete(target, ids))  # type: ignore[misc]
+            sync.delete(target, [i for _, i in read_ids(path)])
         client.indices.refresh(index=target)
     except StrictStop as exc:
         raise SystemExit(f"stopped (--strict): {exc}") from None
@@ -210,6 +211,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         progress.close()
         dead.close()
     sync.summary.index = target
+    sync.summary.retries = retries.count
     sync.summary.seconds = round(time.monotonic() - started, 2)
     sync.summary.dead_letter_file = str(args.dead_letter) if dead.count else None
     return sync.summary.as_dict()

@@ -5,15 +5,15 @@ from __future__ import annotations
 
 import json
 import os
-import time
-import urllib.error
-import urllib.request
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
 import numpy as np
+import requests
+from requests.adapters import HTTPAdapter
 
+from cluster_setup.client import backoff_retry
 from ingest.catalog import Product
 
 T = TypeVar("T")
@@ -26,28 +26,38 @@ class LoadResult:
 
 
 class SidecarEmbedder:
-    """Document-side embeddings through the sidecar's ``/v1/embeddings``."""
+    """Document-side embeddings through the sidecar's ``/v1/embeddings``.
+
+    A busy or restarting sidecar (429, 502-504, connection refused or reset) is retried
+    ``retries`` times with exponential backoff, honouring Retry-After: urllib3's ``Retry``
+    on the session."""
 
     def __init__(
         self, url: str, api_key: str | None = None, timeout: float = 120, retries: int = 6
     ) -> None:
         api_key = api_key or os.environ.get("SIDECAR_API_KEY")
-        self.url = url.rstrip("/") + "/v1/embeddings"
-        self.headers = {"Content-Type": "application/json"}
-        if api_key:
-            self.headers["Authorization"] = f"Bearer {api_key}"
+        self.base = url.rstrip("/")
+        self.url = self.base + "/v1/embeddings"
         self.timeout = timeout
-        self.retries = retries
+        self.session = requests.Session()
+        if api_key:
+            self.session.headers["Authorization"] = f"Bearer {api_key}"
+        retry = backoff_retry(
+            retries, statuses=(429, 502, 503, 504), backoff_max=30.0, backoff_factor=1.0
+        )
+        self.session.mount("http://", HTTPAdapter(max_retries=retry))
+        self.session.mount("https://", HTTPAdapter(max_retries=retry))
         self._model: str | None = None
 
     @property
     def model(self) -> str:
         """The embedder's name and width, part of each product's content hash: a new
-        embedding model re-embeds everything."""
+        embedding model re-embeds everything. Asked once, without retries: a sidecar that
+        does not answer raises ``OSError`` (``requests.RequestException``)."""
         if self._model is None:
-            base = self.url.rsplit("/v1/embeddings", 1)[0]
-            with urllib.request.urlopen(base + "/readyz", timeout=self.timeout) as resp:
-                info = json.load(resp)["models"]["embed"]
+            resp = requests.get(self.base + "/readyz", timeout=self.timeout)
+            resp.raise_for_status()
+            info = resp.json()["models"]["embed"]
             self._model = f"{info['name']}:{info['dimensions']}"
         return self._model
 
@@ -58,33 +68,21 @@ class SidecarEmbedder:
         out: list[list[float]] = []
         for start in range(0, len(texts), chunk):
             part = list(texts[start : start + chunk])
-            body = json.dumps({"input": part, "input_type": input_type}).encode("utf-8")
-            data = self._post(body)
+            data = self._post({"input": part, "input_type": input_type})
             out += [d["embedding"] for d in sorted(data, key=lambda d: d["index"])]
         return np.array(out, dtype=np.float32)
 
-    def _post(self, body: bytes) -> list[dict[str, Any]]:
-        """One embeddings call; a busy or restarting sidecar (429, 502-504, connection
-        refused) is retried with exponential backoff, honouring Retry-After."""
-        delay = 1.0
-        for attempt in range(self.retries + 1):
-            req = urllib.request.Request(self.url, data=body, headers=self.headers)
-            try:
-                with urllib.request.urlopen(req, timeout=self.timeout) as resp:
-                    data: list[dict[str, Any]] = json.load(resp)["data"]
-                    return data
-            except urllib.error.HTTPError as exc:
-                detail = exc.read()[:500].decode("utf-8", "replace")
-                if exc.code not in (429, 502, 503, 504) or attempt == self.retries:
-                    raise RuntimeError(f"the sidecar answered {exc.code}: {detail}") from None
-                wait = float(exc.headers.get("Retry-After") or delay)
-            except (urllib.error.URLError, ConnectionError) as exc:
-                if attempt == self.retries:
-                    raise RuntimeError(f"the sidecar is unreachable: {exc}") from None
-                wait = delay
-            time.sleep(min(wait, 30.0))
-            delay *= 2
-        raise AssertionError("unreachable")
+    def _post(self, body: dict[str, Any]) -> list[dict[str, Any]]:
+        """One embeddings call (the session's retries included)."""
+        try:
+            resp = self.session.post(self.url, json=body, timeout=self.timeout)
+        except requests.RequestException as exc:
+            raise RuntimeError(f"the sidecar is unreachable: {exc}") from None
+        if resp.status_code >= 400:
+            detail = resp.content[:500].decode("utf-8", "replace")
+            raise RuntimeError(f"the sidecar answered {resp.status_code}: {detail}")
+        data: list[dict[str, Any]] = resp.json()["data"]
+        return data
 
     def product_vectors(self, products: Sequence[Product]) -> list[list[float]]:
         """One vector per product: the normalised mean of its languages' passages, so a

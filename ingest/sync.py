@@ -12,6 +12,9 @@ and full rebuilds behind an alias.
   products that failed validation are kept: bad data never deletes good data).
 * ``rebuild`` loads a new versioned index, checks its count, swaps the alias atomically and
   keeps or drops the old index; unchanged products reuse the old index's embeddings.
+* While the cluster is unreachable or restarting, the client's requests wait with backoff
+  (``cluster_retry``) and are sent again: writes are by ``_id``, so a bulk that was half
+  written when the cluster went away is simply written again; nothing is lost or duplicated.
 """
 
 from __future__ import annotations
@@ -19,18 +22,19 @@ from __future__ import annotations
 import json
 import re
 import sys
-import time
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any, TextIO, TypeVar
+from typing import Any, TextIO
 
+from urllib3.util.retry import Retry
+
+from cluster_setup.client import backoff_retry, retries_within
 from ingest.catalog import Product, ProductError, content_hash, normalize
 from ingest.feeds import Record
 from ingest.loader import batched
 
 BATCH = 128
-T = TypeVar("T")
 
 
 class StrictStop(RuntimeError):
@@ -82,6 +86,31 @@ class DeadLetters:
             self._fh.close()
 
 
+class Retries:
+    """The cluster client's retries while OpenSearch is away: counted for the summary, each
+    one reported on stderr (the ``on_retry`` of ``cluster_retry``)."""
+
+    def __init__(self) -> None:
+        self.count = 0
+
+    def __call__(self, retry: Retry) -> None:
+        self.count += 1
+        last = retry.history[-1]
+        why = type(last.error).__name__ if last.error else f"HTTP {last.status}"
+        print(
+            f"ingest: OpenSearch unavailable ({why}); retrying in "
+            f"{retry.get_backoff_time():.0f}s",
+            file=sys.stderr,
+            flush=True,
+        )
+
+
+def cluster_retry(retry_for: float, retries: Retries) -> Retry:
+    """The ingest client's retry policy: wait out an unreachable or restarting cluster
+    (connection errors, timeouts, 502-504) for about ``retry_for`` seconds."""
+    return backoff_retry(retries_within(retry_for), on_retry=retries)
+
+
 def hash_for(product: Product, embed_model: str | None) -> str:
     doc = dict(product.doc)
     doc["_embed_model"] = embed_model
@@ -99,7 +128,6 @@ class Sync:
         strict: bool = False,
         progress: Callable[[int], None] | None = None,
         batch_size: int = BATCH,
-        retry_for: float = 120.0,
     ) -> None:
         self.client = client
         self.alias = alias
@@ -111,8 +139,6 @@ class Sync:
         self.batch_size = batch_size
         self.summary = Summary(alias=alias)
         self.seen_ids: set[str] = set()
-        self.retry_for = retry_for
-        self.retries = 0
 
     # -- failures ------------------------------------------------------------------------
     def fail(
@@ -167,42 +193,11 @@ class Sync:
         """Write new and changed products of ``records`` into ``index``."""
         self.summary.index = index
         for batch in batched(self.products(records), self.batch_size):
-            unchanged, written, rejected = self.with_retry(
-                lambda b=batch: self._load_batch(b, index, reuse_from)  # type: ignore[misc]
-            )
+            unchanged, written, rejected = self._load_batch(batch, index, reuse_from)
             self.summary.unchanged += unchanged
             self.summary.written += written
             for rec, pid, reason in rejected:
                 self.fail(rec.source, rec.line, f"rejected by OpenSearch: {reason}", pid, rec.data)
-
-    def with_retry(self, work: Callable[[], T]) -> T:
-        """Run ``work``; while the cluster is unreachable or restarting, wait with
-        exponential backoff (up to ``retry_for`` seconds) and run it again. Writes are by
-        ``_id``, so a batch that was half written when the cluster went away is simply
-        written again: nothing is lost or duplicated."""
-        from opensearchpy.exceptions import ConnectionError as OSConnectionError
-        from opensearchpy.exceptions import TransportError
-
-        deadline = time.monotonic() + self.retry_for
-        delay = 1.0
-        while True:
-            try:
-                return work()
-            except (OSConnectionError, TransportError) as exc:
-                status = getattr(exc, "status_code", None)
-                retriable = isinstance(exc, OSConnectionError) or status in (502, 503, 504)
-                if not retriable or time.monotonic() + delay > deadline:
-                    raise
-                self.retries += 1
-                self.summary.retries = self.retries
-                print(
-                    f"ingest: OpenSearch unavailable ({type(exc).__name__}); retrying in "
-                    f"{delay:.0f}s",
-                    file=sys.stderr,
-                    flush=True,
-                )
-                time.sleep(delay)
-                delay = min(delay * 2, 15.0)
 
     def _load_batch(
         self, batch: list[tuple[Record, Product]], index: str, reuse_from: str | None

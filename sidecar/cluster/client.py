@@ -14,6 +14,8 @@ from typing import Any
 
 import requests
 
+from cluster_setup.state import model_id as setup_model_id
+from cluster_setup.state import read_state, template_path
 from sidecar.settings import Settings
 
 
@@ -79,10 +81,8 @@ class Cluster:
         with self._lock:
             if self._model and time.monotonic() - self._model[0] < 60:
                 return self._model[1]
-        res = self._call("GET", f"/_index_template/{self.index}")
-        templates = res.get("index_templates") or []
-        meta = templates[0]["index_template"].get("_meta", {}) if templates else {}
-        model_id = str(meta.get("setup_state", {}).get("embed", {}).get("model_id") or "")
+        res = self._call("GET", template_path(self.index))
+        model_id = setup_model_id(read_state(res)) or ""
         if not model_id:
             raise ClusterError(
                 f"no query embedding model recorded in the index template {self.index!r}: run "
@@ -92,12 +92,3 @@ class Cluster:
             self._model = (time.monotonic(), model_id)
         return model_id
 
-
-def failed_processors(response: dict[str, Any]) -> list[str]:
-    """``"name: error"`` of each search pipeline processor that failed in a search run with
-    ``verbose_pipeline`` (a rerank that ``ignore_failure`` hid, say)."""
-    return [
-        f"{p.get('processor_name')}: {p.get('error')}"
-        for p in response.get("processor_results") or []
-        if p.get("status") == "fail"
-    ]

@@ -16,7 +16,7 @@ import tarfile
 import tempfile
 from pathlib import Path
 
-from ingest.node import cache_root
+from local_node.node import cache_root
 
 PACKAGE = "dclint"
 VERSION = "3.1.0"

@@ -20,9 +20,9 @@ import pytest
 import yaml
 from flask import Flask
 
+from cluster_setup import cli as cluster_setup
 from ingest import cli as ingest_cli
-from ingest import cluster_setup
-from ingest.node import DEFAULT_VERSION as OPENSEARCH_VERSION
+from local_node.node import DEFAULT_VERSION as OPENSEARCH_VERSION
 from sidecar.backends.vllm_backend import version_supported
 from sidecar.settings import Settings
 from tests.compose.schema import SchemaUnavailable, compose_schema_path

@@ -3,7 +3,7 @@
 Which cluster: ``OPENSEARCH_URL`` (an existing one; ``OPENSEARCH_USER`` /
 ``OPENSEARCH_PASSWORD`` / ``OPENSEARCH_INSECURE``), else the official image through
 testcontainers where a Docker engine answers, else a local node from Maven Central
-(``ingest.node``). The fixture prints which.
+(``local_node``). The fixture prints which.
 """
 
 from __future__ import annotations
@@ -12,7 +12,6 @@ import contextlib
 import json
 import os
 import shutil
-import socket
 import subprocess
 import sys
 import time
@@ -23,9 +22,9 @@ from typing import Any
 import pytest
 from opensearchpy.exceptions import ConflictError
 
+from cluster_setup.bodies import load_body, substitute
+from cluster_setup.client import make_client
 from ingest.catalog import normalize
-from ingest.cluster import make_client
-from ingest.cluster_setup import load_body, substitute
 from ingest.loader import SidecarEmbedder, load_products
 from sidecar.launcher import SidecarProcess
 
@@ -40,12 +39,6 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     for item in items:
         if "tests/opensearch/" in str(item.fspath).replace(os.sep, "/"):
             item.add_marker(pytest.mark.opensearch)
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def docker_available() -> bool:
@@ -77,7 +70,7 @@ def opensearch_url(request: pytest.FixtureRequest) -> Iterator[str]:
                 print(f"\n[opensearch] using a testcontainers image at {url}")
                 yield url
             return
-    from ingest.node import LocalNode, NodeError, run_root
+    from local_node.node import LocalNode, NodeError, run_root
 
     run = run_root() / f"pytest-{os.getpid()}"
     node = LocalNode(run_dir=run)
@@ -122,7 +115,7 @@ def run_setup(
         [
             sys.executable,
             "-m",
-            "ingest.cluster_setup",
+            "cluster_setup",
             "--opensearch",
             opensearch_url,
             "--sidecar",

@@ -13,7 +13,7 @@ from typing import Any
 import pytest
 import requests
 
-from ingest import queries
+from cluster_setup import queries
 from ingest.loader import SidecarEmbedder
 from tests.opensearch.conftest import AUTH, run_setup
 
@@ -120,13 +120,14 @@ def test_make_run_brings_up_the_whole_stack(tmp_path_factory) -> None:
     """``make run``'s driver on its own node and sidecar: ends with the side-by-side table."""
     import os
 
-    from ingest.node import cache_root, free_port
+    from local_node.node import cache_root
+    from sidecar.launcher import free_port
 
     run = cache_root() / "run" / f"stack-test-{os.getpid()}"
     env = {**os.environ, "RANKING_SIDECAR_RUN": str(run)}
     try:
         out = subprocess.run(
-            [sys.executable, "-m", "ingest.stack", "--port", str(free_port())],
+            [sys.executable, "-m", "stack", "--port", str(free_port())],
             env=env,
             capture_output=True,
             text=True,
@@ -141,7 +142,7 @@ def test_make_run_brings_up_the_whole_stack(tmp_path_factory) -> None:
         assert "Logitech M185" in text and "make stop" in text
     finally:
         subprocess.run(
-            [sys.executable, "-m", "ingest.stack", "stop"],
+            [sys.executable, "-m", "stack", "stop"],
             env=env,
             capture_output=True,
             timeout=120,

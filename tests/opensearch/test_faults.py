@@ -19,7 +19,7 @@ from typing import Any
 import pytest
 import requests
 
-from ingest import queries
+from cluster_setup import queries
 from ingest.loader import SidecarEmbedder
 from sidecar.launcher import SidecarProcess, is_ready
 from tests.opensearch.conftest import AUTH, SIDECAR_KEY, rerank_pipeline_to
@@ -196,8 +196,8 @@ def test_fault_sidecar_killed_during_search_load(client, faulty, search_body) ->
 
 
 def test_fault_opensearch_restarted_during_ingest(sidecar, wired, tmp_path) -> None:
-    from ingest.cluster import make_client
-    from ingest.node import LocalNode, run_root
+    from cluster_setup.client import make_client
+    from local_node.node import LocalNode, run_root
 
     if os.environ.get("OPENSEARCH_URL"):
         pytest.skip("restarts a local node; an external cluster is not restarted")
@@ -208,7 +208,7 @@ def test_fault_opensearch_restarted_during_ingest(sidecar, wired, tmp_path) -> N
             [
                 sys.executable,
                 "-m",
-                "ingest.cluster_setup",
+                "cluster_setup",
                 "--opensearch",
                 url,
                 "--sidecar",

@@ -15,9 +15,10 @@ from typing import Any
 import pytest
 import requests
 
-from ingest import queries
-from ingest.stack import ICECAT
+from cluster_setup import queries
+from cluster_setup.state import model_id, read_state
 from sidecar.launcher import SidecarProcess
+from stack.run import ICECAT
 from tests.opensearch.conftest import AUTH, SIDECAR_KEY
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -123,8 +124,7 @@ def test_rerank_column_moves_products_as_the_sidecar_scores_them(page, sidecar, 
 
 
 def page_model_id(client: Any) -> str:
-    tpl = client.indices.get_index_template(name="products")["index_templates"][0]
-    return str(tpl["index_template"]["_meta"]["setup_state"]["embed"]["model_id"])
+    return str(model_id(read_state(client.indices.get_index_template(name="products"))))
 
 
 def test_page_is_open_while_the_api_demands_a_key(page) -> None:

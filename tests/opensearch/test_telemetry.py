@@ -16,8 +16,9 @@ from typing import Any
 import pytest
 import requests
 
-from ingest import queries
-from ingest.cluster_setup import DASHBOARDS_FILE, TEMPLATES
+from cluster_setup import queries
+from cluster_setup.bodies import TEMPLATES
+from cluster_setup.dashboards import DASHBOARDS_FILE
 from sidecar.launcher import SidecarProcess
 from sidecar.scoring.blend import TUNED_RECALL_WEIGHT
 from sidecar.scoring.multilingual import pack

@@ -5,8 +5,10 @@ from pathlib import Path
 
 import pytest
 
-from sidecar.translation import DictionaryTranslator, Glossary, Vocabulary, build_vocabulary
+from sidecar.translation.dictionary import DictionaryTranslator
+from sidecar.translation.glossary import Glossary
 from sidecar.translation.lexicons import TableLexicon
+from sidecar.translation.vocabulary import Vocabulary, build_vocabulary
 
 CHORUS = Path(__file__).resolve().parents[3] / "shared" / "data" / "chorus_icecat"
 

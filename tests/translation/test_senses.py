@@ -1,5 +1,5 @@
-from sidecar.translation import build_vocabulary
 from sidecar.translation.senses import choose_sense, clean_gloss, score_glosses
+from sidecar.translation.vocabulary import build_vocabulary
 
 
 def test_clean_gloss() -> None:

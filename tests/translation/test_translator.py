@@ -3,14 +3,11 @@ from pathlib import Path
 
 import pytest
 
-from sidecar.translation import (
-    ChainTranslator,
-    DictionaryTranslator,
-    Glossary,
-    Translation,
-    Vocabulary,
-)
+from sidecar.translation.base import ChainTranslator, Translation
+from sidecar.translation.dictionary import DictionaryTranslator
+from sidecar.translation.glossary import Glossary
 from sidecar.translation.lexicons import TableLexicon
+from sidecar.translation.vocabulary import Vocabulary
 
 
 def targets(r: Translation) -> list[tuple[str, str, str]]:

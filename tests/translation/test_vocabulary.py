@@ -3,8 +3,12 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from sidecar.translation import Vocabulary, build_vocabulary
-from sidecar.translation.vocabulary import build_vocabulary_from_catalog, neighbour_targets
+from sidecar.translation.vocabulary import (
+    Vocabulary,
+    build_vocabulary,
+    build_vocabulary_from_catalog,
+    neighbour_targets,
+)
 
 
 def letters_embedder(words: list[str]) -> np.ndarray:

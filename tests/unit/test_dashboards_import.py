@@ -11,7 +11,8 @@ from typing import Any
 
 import pytest
 
-from ingest.cluster_setup import DASHBOARDS_FILE, TEMPLATES, import_dashboards
+from cluster_setup.bodies import TEMPLATES
+from cluster_setup.dashboards import DASHBOARDS_FILE, import_dashboards
 from tests.loopback import LoopbackServer, Received, form_files
 
 NDJSON = (TEMPLATES / DASHBOARDS_FILE).read_bytes()

@@ -559,6 +559,8 @@ def test_settings_tables_show_the_defaults() -> None:
     problems = []
     readme_rows = 0
     for path in DOCS:
+        if path.name == "settings.md":
+            continue  # generated from the declarations (tests/unit/test_settings_doc.py)
         doc = read(path)
         for no, line in enumerate(doc.lines, 1):
             m = re.match(r"^\| `(SIDECAR_[A-Z0-9_]+)` \| ([^|]*) \|", line)

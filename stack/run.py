@@ -1,6 +1,6 @@
 """``make run``: the whole stack on one machine, ending in searches a person can read.
 
-1. an OpenSearch node (``ingest.node``, from Maven Central; reused when already running),
+1. an OpenSearch node (``local_node``, from Maven Central; reused when already running),
 2. the sidecar under gunicorn (bundled model; reused when already answering),
 3. the setup CLI (templates, connectors, models, pipelines),
 4. a catalog load: the project's multilingual sample by default, ``--catalog PATH`` for any
@@ -9,7 +9,7 @@
 5. for one English and one Chinese query, the top 5 of BM25, hybrid and hybrid+rerank side
    by side, and the address of the search page that shows the same for any query.
 
-Everything keeps running afterwards; ``make stop`` (``python -m ingest.stack stop``) stops it.
+Everything keeps running afterwards; ``make stop`` (``python -m stack stop``) stops it.
 """
 
 from __future__ import annotations
@@ -27,19 +27,21 @@ import unicodedata
 import urllib.error
 import urllib.parse
 import urllib.request
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from ingest import catalog, queries
+from tqdm import tqdm
+
+from cluster_setup import queries
+from cluster_setup.client import make_client
+from ingest import catalog
 from ingest.catalog import ProductError, normalize, read_jsonl
-from ingest.cluster import make_client
 from ingest.loader import SidecarEmbedder, load_products
-from ingest.node import LocalNode, http_json, run_root
+from local_node.node import LocalNode, http_json, run_root
 from sidecar.launcher import SidecarProcess, free_port, is_ready
 
 ROOT = Path(__file__).resolve().parent.parent
-SAMPLE = Path(__file__).resolve().parent / "sample_data" / "products.jsonl"
+SAMPLE = ROOT / "ingest" / "sample_data" / "products.jsonl"
 CHORUS = ROOT.parent / "shared" / "data" / "chorus_icecat" / "products.jsonl"
 ICECAT = "Product data: Specs Icecat (https://icecat.biz/), Icecat Open Content License."
 
@@ -113,7 +115,7 @@ def setup(os_url: str, sidecar_url: str) -> dict[str, Any]:
         [
             sys.executable,
             "-m",
-            "ingest.cluster_setup",
+            "cluster_setup",
             "--opensearch",
             os_url,
             "--sidecar",
@@ -156,22 +158,6 @@ def read_catalog(path: Path, limit: int) -> tuple[list[Any], list[str]]:
     return products, errors
 
 
-def progress_lines(total: int, started: float, every_s: float = 15.0) -> Callable[[int], None]:
-    """A progress line (count, rate, ETA) at most every ``every_s`` seconds, and at the end."""
-    last = [started]
-
-    def tick(done: int) -> None:
-        now = time.monotonic()
-        if done < total and now - last[0] < every_s:
-            return
-        last[0] = now
-        rate = done / max(now - started, 1e-9)
-        eta = (total - done) / rate if rate else 0.0
-        say(f"  {done:,}/{total:,} products, {rate:.0f}/s, about {eta:.0f}s left")
-
-    return tick
-
-
 def load(client: Any, sidecar_url: str, path: Path, limit: int) -> int:
     marker = state_dir() / "catalog.json"
     key = {
@@ -195,13 +181,20 @@ def load(client: Any, sidecar_url: str, path: Path, limit: int) -> int:
             client.indices.create(index=index, body={"aliases": {"products": {}}})
     say(f"catalog: embedding and indexing {len(products)} products from {path} ...")
     started = time.monotonic()
-    result = load_products(
-        client,
-        products,
-        "products",
-        SidecarEmbedder(sidecar_url),
-        progress=progress_lines(len(products), started),
-    )
+    # on stderr; where that is no terminal (a log), a line every 15 seconds
+    with tqdm(
+        total=len(products),
+        unit="product",
+        file=sys.stderr,
+        mininterval=0.1 if sys.stderr.isatty() else 15.0,
+    ) as bar:
+        result = load_products(
+            client,
+            products,
+            "products",
+            SidecarEmbedder(sidecar_url),
+            progress=lambda done: bar.update(done - bar.n),
+        )
     failed = f", {len(result.failed)} failed" if result.failed else ""
     say(f"catalog: {result.written} indexed in {time.monotonic() - started:.0f}s{failed}")
     for pid, why in result.failed[:5]:
@@ -265,14 +258,14 @@ def stop() -> int:
         stop_group(json.loads(info.read_text())["pid"])
         say("sidecar: stopped")
         info.unlink()
-    from ingest.node import main as node_main
+    from local_node.node import main as node_main
 
     node_main(["stop", "--name", "stack/node"])
     return 0
 
 
 def main(argv: list[str] | None = None) -> int:
-    ap = argparse.ArgumentParser(prog="python -m ingest.stack", description=__doc__.split("\n")[0])
+    ap = argparse.ArgumentParser(prog="python -m stack", description=__doc__.split("\n")[0])
     ap.add_argument("action", nargs="?", default="run", choices=["run", "stop"])
     ap.add_argument(
         "--catalog",

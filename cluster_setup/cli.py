@@ -28,8 +28,6 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import copy
-import hashlib
 import ipaddress
 import json
 import os
@@ -40,68 +38,16 @@ import urllib.error
 import urllib.parse
 import urllib.request
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
-import requests
+from cluster_setup.bodies import TEMPLATES, digest, load_body, stamp, stamped_digest, substitute
+from cluster_setup.client import add_connection_args, client_from_args
+from cluster_setup.dashboards import DASHBOARDS_FILE, import_dashboards
+from cluster_setup.pipelines import PIPELINES, set_weights
+from cluster_setup.state import TEMPLATE_NAME, SetupState, read_state, template_path, with_state
 
-from ingest.cluster import add_connection_args, client_from_args
-
-TEMPLATES = Path(__file__).resolve().parent.parent / "index_templates"
-PIPELINES = ("hybrid", "hybrid-rerank", "rerank")
-TEMPLATE_NAME = "products"
 TELEMETRY_TEMPLATE = "ranking-sidecar-telemetry"
-DASHBOARDS_FILE = "dashboards.ndjson"
-ALIAS = "products"
-DIGEST_RE = re.compile(r" \[setup:([0-9a-f]{12})\]$")
-
-
-def load_body(name: str) -> dict[str, Any]:
-    with (TEMPLATES / name).open(encoding="utf-8") as fh:
-        body: dict[str, Any] = json.load(fh)
-    return body
-
-
-def substitute(obj: Any, values: dict[str, str]) -> Any:
-    """Replace ``${KEY}`` for the given keys only; ML Commons' own ``${parameters.x}`` and
-    ``${credential.x}`` placeholders pass through untouched."""
-    if isinstance(obj, str):
-        for key, value in values.items():
-            if obj == "${" + key + "}":
-                return value
-            obj = obj.replace("${" + key + "}", value)
-        return obj
-    if isinstance(obj, list):
-        return [substitute(x, values) for x in obj]
-    if isinstance(obj, dict):
-        return {k: substitute(v, values) for k, v in obj.items()}
-    return obj
-
-
-def digest(body: Any) -> str:
-    raw = json.dumps(body, sort_keys=True, ensure_ascii=False).encode("utf-8")
-    return hashlib.sha256(raw).hexdigest()[:12]
-
-
-def stamp(body: dict[str, Any]) -> dict[str, Any]:
-    """Append the body's digest to its description (computed without the stamp)."""
-    out = copy.deepcopy(body)
-    out["description"] = f"{out.get('description', '')} [setup:{digest(body)}]"
-    return out
-
-
-def stamped_digest(description: str | None) -> str | None:
-    m = DIGEST_RE.search(description or "")
-    return m.group(1) if m else None
-
-
-def set_weights(pipeline: dict[str, Any], weights: list[float]) -> dict[str, Any]:
-    out = copy.deepcopy(pipeline)
-    for proc in out.get("phase_results_processors", []):
-        norm = proc.get("normalization-processor")
-        if norm:
-            norm["combination"]["parameters"]["weights"] = weights
-    return out
+ALIAS = TEMPLATE_NAME
 
 
 def trusted_regex(sidecar_url: str) -> str:
@@ -138,53 +84,6 @@ def sidecar_dimensions(sidecar_url: str, timeout: float = 60) -> int:
         f"cannot read the embedding width from {sidecar_url}/readyz ({last}); "
         "start the sidecar or pass --dimension"
     )
-
-
-def import_dashboards(
-    url: str,
-    user: str | None = None,
-    password: str | None = None,
-    verify: bool | str = True,
-    path: Path = TEMPLATES / DASHBOARDS_FILE,
-    timeout: float = 60,
-) -> dict[str, Any]:
-    """Import saved objects through OpenSearch Dashboards' import API (multipart ``file``
-    named ``*.ndjson``, ``osd-xsrf`` header, ``overwrite=true``); its answer, or a clear
-    exit when Dashboards does not answer or reports errors (it answers 200 with
-    ``success: false`` and an ``errors`` list when objects fail)."""
-    endpoint = url.rstrip("/") + "/api/saved_objects/_import"
-    try:
-        resp = requests.post(
-            endpoint,
-            params={"overwrite": "true"},
-            headers={"osd-xsrf": "true"},
-            files={"file": (path.name, path.read_bytes(), "application/ndjson")},
-            auth=(user, password or "") if user else None,
-            verify=verify,
-            timeout=timeout,
-        )
-    except requests.RequestException as exc:
-        raise SystemExit(f"OpenSearch Dashboards at {url} did not answer: {exc}") from None
-    try:
-        answer = resp.json()
-    except ValueError:
-        answer = None
-    if resp.status_code != 200 or not isinstance(answer, dict):
-        raise SystemExit(
-            f"importing {path.name} into OpenSearch Dashboards failed: POST {endpoint} "
-            f"answered HTTP {resp.status_code}: {resp.text[:500]}"
-        )
-    errors = answer.get("errors") or []
-    if not answer.get("success") or errors:
-        described = "; ".join(
-            f"{e.get('type')} {e.get('id')}: {json.dumps(e.get('error'), ensure_ascii=False)}"
-            for e in errors
-        )
-        raise SystemExit(
-            f"importing {path.name} into OpenSearch Dashboards at {url} reported errors "
-            f"({answer.get('successCount', 0)} objects imported): {described or answer}"
-        )
-    return answer
 
 
 @dataclass
@@ -260,32 +159,30 @@ class Setup:
 
     def _template(self, name: str = TEMPLATE_NAME) -> dict[str, Any] | None:
         try:
-            got = self.req("GET", f"/_index_template/{name}")
+            got = self.req("GET", template_path(name))
         except Exception:  # noqa: BLE001 - 404: not there yet
             return None
         body: dict[str, Any] = got["index_templates"][0]["index_template"]
         return body
 
-    def saved_state(self) -> dict[str, dict[str, str]]:
-        """Ids from the last run, kept in the template's ``_meta`` (cluster state, read in
-        real time, unlike the ML indices' search, which lags a refresh behind)."""
-        tpl = self._template() or {}
-        state: dict[str, dict[str, str]] = tpl.get("_meta", {}).get("setup_state", {})
-        return state
+    def saved_state(self) -> SetupState:
+        """Ids from the last run, kept in the template's ``_meta`` (``cluster_setup.state``)."""
+        return read_state(self._template())
 
-    def index_template(self, dimension: int, state: dict[str, dict[str, str]]) -> None:
+    def index_template(self, dimension: int, state: SetupState) -> None:
         body = load_body("products.index_template.json")
         body["template"]["mappings"]["properties"]["embedding"]["dimension"] = dimension
         want = digest(body)
         body["_meta"]["setup_digest"] = want
-        body["_meta"]["setup_state"] = state
-        self.show(f"PUT /_index_template/{TEMPLATE_NAME}", body)
-        meta = (self._template() or {}).get("_meta", {})
-        if meta.get("setup_digest") == want and meta.get("setup_state") == state:
+        body = with_state(body, state)
+        self.show(f"PUT {template_path()}", body)
+        current = self._template()
+        meta = (current or {}).get("_meta", {})
+        if meta.get("setup_digest") == want and read_state(current) == state:
             self.report.add("index-template", TEMPLATE_NAME, "unchanged", f"dimension {dimension}")
         else:
             if not self.dry:
-                self.req("PUT", f"/_index_template/{TEMPLATE_NAME}", body)
+                self.req("PUT", template_path(), body)
             status = "would-apply" if self.dry else ("created" if not meta else "updated")
             self.report.add("index-template", TEMPLATE_NAME, status, f"dimension {dimension}")
         # the first versioned index behind the alias (rebuilds are the ingest CLI's job)
@@ -310,14 +207,14 @@ class Setup:
         body = load_body("telemetry.index_template.json")
         want = digest(body)
         body["_meta"]["setup_digest"] = want
-        self.show(f"PUT /_index_template/{TELEMETRY_TEMPLATE}", body)
+        self.show(f"PUT {template_path(TELEMETRY_TEMPLATE)}", body)
         meta = (self._template(TELEMETRY_TEMPLATE) or {}).get("_meta", {})
         detail = ", ".join(body["index_patterns"])
         if meta.get("setup_digest") == want:
             self.report.add("index-template", TELEMETRY_TEMPLATE, "unchanged", detail)
             return
         if not self.dry:
-            self.req("PUT", f"/_index_template/{TELEMETRY_TEMPLATE}", body)
+            self.req("PUT", template_path(TELEMETRY_TEMPLATE), body)
         status = "would-apply" if self.dry else ("created" if not meta else "updated")
         self.report.add("index-template", TELEMETRY_TEMPLATE, status, detail)
 

@@ -1,6 +1,6 @@
 """The query bodies the project sends: BM25 over the per-language fields, k-NN through the
-sidecar's query embeddings, and their hybrid. Shared by the search page, the demo, the tests
-and the evaluation (through ``ingest.queries``) so all of them search the same way.
+sidecar's query embeddings, and their hybrid. Shared by the search page, ``make run``, the
+tests, the benchmarks and the evaluation, so all of them search the same way.
 
 Plain dicts of the OpenSearch query DSL: nothing here talks to a cluster."""
 

@@ -1,0 +1,5 @@
+import sys
+
+from cluster_setup.cli import main
+
+sys.exit(main())

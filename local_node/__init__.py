@@ -1,0 +1,1 @@
+"""A real single-node OpenSearch without Docker, from Maven Central (``opensearch-node``)."""

@@ -1,0 +1,5 @@
+import sys
+
+from local_node.node import main
+
+sys.exit(main())

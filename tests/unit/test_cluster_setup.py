@@ -1,0 +1,71 @@
+"""The pieces of ``cluster_setup`` every client of the cluster shares: the setup state in
+the index template, the pipelines' weights and failures, and that the modules the search
+page imports stay light."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+from cluster_setup.bodies import load_body
+from cluster_setup.pipelines import PIPELINES, failed_processors, set_weights
+from cluster_setup.state import model_id, read_state, template_path, with_state
+
+STATE = {
+    "rerank": {"connector_id": "c1", "model_id": "m1"},
+    "embed": {"connector_id": "c2", "model_id": "m2"},
+}
+
+
+def test_the_state_written_into_a_template_is_read_back() -> None:
+    template = load_body("products.index_template.json")
+    written = with_state(template, STATE)
+    assert "setup_state" not in template.get("_meta", {})  # the body itself is untouched
+    assert written["_meta"]["setup_state"] == STATE
+    assert set(template.get("_meta", {})) <= set(written["_meta"])
+    assert read_state(written) == STATE
+    # the cluster's answer to GET /_index_template/products holds the same body
+    answer = {"index_templates": [{"name": "products", "index_template": written}]}
+    assert read_state(answer) == STATE
+    assert model_id(read_state(answer)) == "m2"
+    assert model_id(read_state(answer), "rerank") == "m1"
+    assert template_path() == "/_index_template/products"
+
+
+def test_no_setup_yet_reads_as_an_empty_state() -> None:
+    for found in (None, {}, {"index_templates": []}, {"_meta": {}}, {"_meta": None}):
+        assert read_state(found) == {}
+    assert model_id({}) is None
+    assert model_id({"embed": {"connector_id": "c"}}) is None
+
+
+def test_set_weights_touches_only_the_normalization_processor() -> None:
+    body = load_body("pipeline.hybrid.json")
+    weighted = set_weights(body, [0.3, 0.7])
+    norm = [p for p in weighted["phase_results_processors"] if "normalization-processor" in p]
+    assert norm and norm[0]["normalization-processor"]["combination"]["parameters"] == {
+        "weights": [0.3, 0.7]
+    }
+    assert body == load_body("pipeline.hybrid.json")  # a copy, not the original
+    assert PIPELINES == ("hybrid", "hybrid-rerank", "rerank")
+
+
+def test_failed_processors_of_a_verbose_search() -> None:
+    response = {
+        "processor_results": [
+            {"processor_name": "normalization-processor", "status": "success"},
+            {"processor_name": "rerank", "status": "fail", "error": "timed out"},
+        ]
+    }
+    assert failed_processors(response) == ["rerank: timed out"]
+    assert failed_processors({"hits": {"hits": []}}) == []
+
+
+def test_what_the_search_page_imports_loads_no_cluster_client() -> None:
+    code = (
+        "import sys, cluster_setup.queries, cluster_setup.state, cluster_setup.pipelines;"
+        "print(sorted(m for m in ('opensearchpy', 'requests', 'urllib3', 'ingest') "
+        "if m in sys.modules))"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "[]"
