@@ -2,7 +2,7 @@
 
 1. ``python -m stack --chorus --limit 0``: the stack of ``make run`` with all 19,406
    products (reused when already loaded; the first load embeds the catalog, minutes);
-2. ``eval-search run`` with the dev queries in six languages and both judgment files,
+2. ``eval-search run`` with the dev queries in six languages and all three judgment files,
    the default configurations (``evaluation/configs/default.json``), into
    ``benchmarks/results/relevance-latest/`` (report.md, PNG plots, results.json).
 
@@ -27,6 +27,7 @@ DEV_SET = [
     "--queries", str(CHORUS / "queries_xl_dev.tsv"),
     "--judgments", str(CHORUS / "judgments.jsonl"),
     "--judgments", str(CHORUS / "judgments_extra.jsonl"),
+    "--judgments", str(CHORUS / "judgments_extra2.jsonl"),
 ]  # fmt: skip
 
 
