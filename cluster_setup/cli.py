@@ -117,6 +117,23 @@ class Setup:
     ) -> Any:
         return self.client.transport.perform_request(method, path, body=body, params=params)
 
+    def create_connector(self, connector: dict[str, Any], wait_s: float = 120.0) -> str:
+        """ML Commons encrypts credentials with a master key that the first connector of a
+        fresh cluster creates in its config index; on a busy node that answers HTTP 500
+        "Fetching master key timed out" for a while. Only that answer is retried."""
+        from opensearchpy.exceptions import TransportError
+
+        deadline = time.monotonic() + wait_s
+        while True:
+            try:
+                res = self.req("POST", "/_plugins/_ml/connectors/_create", connector)
+                return str(res["connector_id"])
+            except TransportError as exc:
+                if "master key" not in f"{exc} {exc.info}" or time.monotonic() > deadline:
+                    raise
+                print("ML Commons: the master key is not ready yet, retrying ...", file=sys.stderr)
+                time.sleep(3)
+
     def show(self, title: str, body: Any) -> None:
         if self.dry:
             print(f"--- {title}")
@@ -279,9 +296,7 @@ class Setup:
             self.report.add("connector", name, "would-apply")
             return {"connector_id": "<connector-id>", "model_id": "<model-id>"}
         else:
-            connector_id = self.req("POST", "/_plugins/_ml/connectors/_create", connector)[
-                "connector_id"
-            ]
+            connector_id = self.create_connector(connector)
             self.report.add("connector", name, "created", connector_id)
         model_body = stamp(
             substitute(load_body(f"model.{role}.json"), {"CONNECTOR_ID": connector_id})

@@ -69,3 +69,47 @@ def test_what_the_search_page_imports_loads_no_cluster_client() -> None:
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "[]"
+
+
+class _Transport:
+    """Answers connector creation as a busy fresh node does: the master key first times out."""
+
+    def __init__(self, failures: int, message: str = "Fetching master key timed out.") -> None:
+        self.failures = failures
+        self.message = message
+        self.calls = 0
+
+    def perform_request(self, method: str, path: str, body: object = None, params: object = None):
+        from opensearchpy.exceptions import TransportError
+
+        self.calls += 1
+        if self.calls <= self.failures:
+            raise TransportError(500, "m_l_exception", self.message)
+        return {"connector_id": "c-1"}
+
+
+def _setup(transport: _Transport):
+    import argparse
+    import types
+
+    from cluster_setup.cli import Setup
+
+    return Setup(types.SimpleNamespace(transport=transport), argparse.Namespace(dry_run=False))
+
+
+def test_connector_creation_waits_for_ml_commons_master_key(monkeypatch) -> None:
+    monkeypatch.setattr("cluster_setup.cli.time.sleep", lambda s: None)
+    transport = _Transport(failures=2)
+    assert _setup(transport).create_connector({"name": "x"}) == "c-1"
+    assert transport.calls == 3
+
+
+def test_connector_creation_does_not_retry_other_errors(monkeypatch) -> None:
+    import pytest
+    from opensearchpy.exceptions import TransportError
+
+    monkeypatch.setattr("cluster_setup.cli.time.sleep", lambda s: None)
+    transport = _Transport(failures=1, message="some other failure")
+    with pytest.raises(TransportError):
+        _setup(transport).create_connector({"name": "x"})
+    assert transport.calls == 1
