@@ -14,13 +14,14 @@ from sidecar.languages import DEFAULT
 
 log = logging.getLogger("sidecar.translation")
 
-Origin = Literal["glossary", "dictionary", "neighbour", "kept"]
+Origin = Literal["glossary", "dictionary", "neighbour", "kept", "llm"]
 #: how much a term of each origin is trusted, for :attr:`Translation.confidence`
 ORIGIN_WEIGHT: dict[str, float] = {
     "glossary": 1.0,
     "dictionary": 0.8,
     "neighbour": 0.5,
     "kept": 0.0,  # a kept token counts as resolved only when the catalog knows it (see below)
+    "llm": 0.9,  # the whole query, translated by a chat model (sidecar.translation.llm)
 }
 CATALOG_LANGUAGE = DEFAULT
 

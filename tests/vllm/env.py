@@ -168,17 +168,20 @@ def server_args(
     role: str, model: str | os.PathLike[str], max_model_len: int, dtype: str = "float32"
 ) -> list[str]:
     """The flags after ``--model``: the same for the tests, the benchmark and the README."""
+    runner = "pooling"
     if role == "rerank":
         extra = ["--hf-overrides", json.dumps(RERANK_HF_OVERRIDES)]
     elif role == "embed":
         extra = ["--convert", "embed", "--hf-overrides", json.dumps(EMBED_HF_OVERRIDES)]
+    elif role == "generate":  # a chat model (the LLM query translator): the model's template
+        runner, extra = "generate", []
     else:
-        raise ValueError(f"role {role!r}: use rerank or embed")
+        raise ValueError(f"role {role!r}: use rerank, embed or generate")
     return [
         "--model",
         str(model),
         "--runner",
-        "pooling",
+        runner,
         *extra,
         "--max-model-len",
         str(max_model_len),
