@@ -25,6 +25,10 @@ class LoadResult:
     failed: list[tuple[str, str]] = field(default_factory=list)
 
 
+class DeadlineMissed(RuntimeError):
+    """The sidecar answered 504: the batch did not fit in its request deadline."""
+
+
 class SidecarEmbedder:
     """Document-side embeddings through the sidecar's ``/v1/embeddings``.
 
@@ -42,8 +46,10 @@ class SidecarEmbedder:
         self.session = requests.Session()
         if api_key:
             self.session.headers["Authorization"] = f"Bearer {api_key}"
+        # 504 is the sidecar's own deadline (SIDECAR_REQUEST_TIMEOUT_S): the same batch would
+        # miss it again on a busy CPU, so ``embed`` splits that batch instead of resending it
         retry = backoff_retry(
-            retries, statuses=(429, 502, 503, 504), backoff_max=30.0, backoff_factor=1.0
+            retries, statuses=(429, 502, 503), backoff_max=30.0, backoff_factor=1.0
         )
         self.session.mount("http://", HTTPAdapter(max_retries=retry))
         self.session.mount("https://", HTTPAdapter(max_retries=retry))
@@ -67,10 +73,21 @@ class SidecarEmbedder:
         """Vectors for ``texts``, ``chunk`` texts per request (the sidecar caps a request)."""
         out: list[list[float]] = []
         for start in range(0, len(texts), chunk):
-            part = list(texts[start : start + chunk])
-            data = self._post({"input": part, "input_type": input_type})
-            out += [d["embedding"] for d in sorted(data, key=lambda d: d["index"])]
+            out += self._embed_part(list(texts[start : start + chunk]), input_type)
         return np.array(out, dtype=np.float32)
+
+    def _embed_part(self, part: list[str], input_type: str, halvings: int = 4) -> list[Any]:
+        """One request; a batch that misses the sidecar's deadline (504) is split in two."""
+        try:
+            data = self._post({"input": part, "input_type": input_type})
+        except DeadlineMissed:
+            if len(part) == 1 or halvings == 0:
+                raise
+            mid = len(part) // 2
+            return self._embed_part(part[:mid], input_type, halvings - 1) + self._embed_part(
+                part[mid:], input_type, halvings - 1
+            )
+        return [d["embedding"] for d in sorted(data, key=lambda d: d["index"])]
 
     def _post(self, body: dict[str, Any]) -> list[dict[str, Any]]:
         """One embeddings call (the session's retries included)."""
@@ -80,7 +97,8 @@ class SidecarEmbedder:
             raise RuntimeError(f"the sidecar is unreachable: {exc}") from None
         if resp.status_code >= 400:
             detail = resp.content[:500].decode("utf-8", "replace")
-            raise RuntimeError(f"the sidecar answered {resp.status_code}: {detail}")
+            error = DeadlineMissed if resp.status_code == 504 else RuntimeError
+            raise error(f"the sidecar answered {resp.status_code}: {detail}")
         data: list[dict[str, Any]] = resp.json()["data"]
         return data
 

@@ -48,13 +48,28 @@ def closed_url() -> str:
     return f"http://127.0.0.1:{free_port()}"
 
 
-@pytest.mark.parametrize("status", [429, 502, 503, 504])
+@pytest.mark.parametrize("status", [429, 502, 503])
 def test_the_embedder_retries_a_busy_sidecar(server: LoopbackServer, status: int) -> None:
     server.answer = Flaky(1, status)
     vectors = SidecarEmbedder(server.url, api_key="k", retries=3).embed(["a", "b", "c"])
     assert vectors.tolist() == [[1.0, 0.0], [1.0, 1.0], [1.0, 2.0]]
     assert len(server.received) == 2
     assert all(r.headers["authorization"] == "Bearer k" for r in server.received)
+
+
+def test_a_batch_that_misses_the_sidecars_deadline_is_split(server: LoopbackServer) -> None:
+    server.answer = Flaky(1, 504)
+    vectors = SidecarEmbedder(server.url, retries=3).embed(["a", "b", "c"])
+    assert vectors.shape == (3, 2)
+    sizes = [len(json.loads(r.body)["input"]) for r in server.received]
+    assert sizes == [3, 1, 2]  # the late batch, then its halves
+
+
+def test_a_single_text_that_misses_the_deadline_is_reported(server: LoopbackServer) -> None:
+    server.answer = Flaky(10, 504)
+    with pytest.raises(RuntimeError, match="the sidecar answered 504"):
+        SidecarEmbedder(server.url, retries=3).embed(["a"])
+    assert len(server.received) == 1
 
 
 def test_the_embedder_reports_what_the_sidecar_said_once_retries_are_spent(
