@@ -31,10 +31,11 @@ import sys
 from collections import Counter, defaultdict
 from pathlib import Path
 
+_LEGS = "today cross_fields|tr|tr,tr,tr,tr,tr"
 RUNS = {
     "bm25_xf_tr": "bm25|today cross_fields|tr",
-    "hybrid_xf_tr_minmax": "hybrid|today cross_fields|tr|tr,tr,tr,tr,tr|min_max|arithmetic_mean|0.5",
-    "hybrid_xf_tr_l2": "hybrid|today cross_fields|tr|tr,tr,tr,tr,tr|l2|arithmetic_mean|0.5",
+    "hybrid_xf_tr_minmax": f"hybrid|{_LEGS}|min_max|arithmetic_mean|0.5",
+    "hybrid_xf_tr_l2": f"hybrid|{_LEGS}|l2|arithmetic_mean|0.5",
 }
 LANGS = ["en", "zh", "es", "ja", "fr", "de"]
 JUDGMENTS = ["judgments.jsonl", "judgments_extra.jsonl", "judgments_extra2.jsonl"]
@@ -108,19 +109,27 @@ def main(argv: list[str] | None = None) -> int:
                 + "\n"
             )
 
-    print(f"pooled {len(rows)} unjudged pairs over {len({q for q, _ in pool})} queries", file=sys.stderr)
-    print("unjudged top-%d slots per run and language:" % args.depth, file=sys.stderr)
+    print(
+        f"pooled {len(rows)} unjudged pairs over {len({q for q, _ in pool})} queries",
+        file=sys.stderr,
+    )
+    print(f"unjudged top-{args.depth} slots per run and language:", file=sys.stderr)
     for short in RUNS:
         c = per_run_lang.get(short, Counter())
         print(
-            f"  {short}: " + ", ".join(f"{lg} {c[lg]}" for lg in LANGS) + f"; total {sum(c.values())}",
+            f"  {short}: "
+            + ", ".join(f"{lg} {c[lg]}" for lg in LANGS)
+            + f"; total {sum(c.values())}",
             file=sys.stderr,
         )
     by_lang = Counter()
     for e in pool.values():
         for lg in {r.split("@")[1] for r in e["runs"]}:
             by_lang[lg] += 1
-    print("distinct pairs found by language: " + ", ".join(f"{lg} {by_lang[lg]}" for lg in LANGS), file=sys.stderr)
+    print(
+        "distinct pairs found by language: " + ", ".join(f"{lg} {by_lang[lg]}" for lg in LANGS),
+        file=sys.stderr,
+    )
     if missing:
         print(f"missing ({len(missing)}): " + "; ".join(missing[:10]), file=sys.stderr)
     return 0
