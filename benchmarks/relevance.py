@@ -28,6 +28,8 @@ DEV_SET = [
     "--judgments", str(CHORUS / "judgments.jsonl"),
     "--judgments", str(CHORUS / "judgments_extra.jsonl"),
     "--judgments", str(CHORUS / "judgments_extra2.jsonl"),
+    # this project's round 3: the unjudged top 10 of the translated searches, rated
+    "--judgments", str(ROOT / "evaluation" / "judgments" / "chorus_dev_round3.jsonl"),
 ]  # fmt: skip
 
 
