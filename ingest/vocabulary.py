@@ -11,6 +11,7 @@ a sidecar watching it never reads half of one."""
 from __future__ import annotations
 
 import argparse
+import contextlib
 import logging
 import sys
 import time
@@ -57,10 +58,8 @@ def index_products(
             scroll_id = res.get("_scroll_id", scroll_id)
     finally:
         if scroll_id:
-            try:
+            with contextlib.suppress(Exception):  # it expires by itself
                 client.clear_scroll(body={"scroll_id": scroll_id})
-            except Exception:  # noqa: BLE001 - it expires by itself
-                pass
 
 
 def build_from_index(client: Any, index: str, out: Path, embeddings: bool = True) -> dict[str, Any]:
