@@ -4,8 +4,8 @@ Mounted (``sidecar.cluster.mount``) when ``SIDECAR_OPENSEARCH_URL`` is set
 (``SIDECAR_SEARCH_PAGE=false`` turns it off). A person types a query in any language; the
 page shows BM25, hybrid and hybrid + rerank from that cluster side by side, with the
 position change the reranker made, and what they searched: the query translated into the
-catalog's language by the pipelines' query understanding ("searched as"). Flask templates, no front-end build step, no
-JavaScript needed.
+catalog's language by the pipelines' query understanding ("searched as"). Flask
+templates, no front-end build step, no JavaScript needed.
 """
 
 from __future__ import annotations
