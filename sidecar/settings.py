@@ -400,15 +400,18 @@ class QuerySettings(BaseModel):
     qu_backend: Literal["auto", "dictionary", "none"] = Field(
         "auto",
         description=(
-            "`dictionary` (glossary, installed dictionaries, catalog vocabulary); `auto` = "
-            "`dictionary`; `none` passes every query through untranslated"
+            "`dictionary` (glossary, installed dictionaries, catalog vocabulary), loaded at "
+            "start-up (readiness waits for it); `auto`: the same when `SIDECAR_QU_VOCABULARY` is "
+            "set, else loaded on the first query (which passes through meanwhile); `none` "
+            "passes every query through untranslated"
         ),
     )
     qu_vocabulary: str = Field(
         "",
         description=(
-            "the catalog vocabulary (`.npz` from `python -m ingest ... --vocabulary` or "
-            "`python -m sidecar.translation build-vocabulary`); reloaded when the file changes. "
+            "the catalog vocabulary (`.npz` from `ingest --vocabulary`, `python -m "
+            "ingest.vocabulary` or `python -m sidecar.translation build-vocabulary`); reloaded "
+            "when the file changes. "
             "Empty: none (senses by dictionary order, no neighbour step)"
         ),
     )
