@@ -166,7 +166,8 @@ def render(result: dict[str, Any]) -> str:
         "# Query understanding: speed",
         "",
         f"{result['when']} · {result['host']} · sidecar {result['sidecar']} · OpenSearch "
-        f"{result['opensearch']} · {result['rounds']} rounds over {result['queries']} dev "
+        f"{result['opensearch']} · {result['rounds']} rounds (endpoint) and "
+        f"{result['search_rounds']} (searches) over {result['queries']} dev "
         "queries, one at a time, warm. Load average at the start "
         f"{result['loadavg']} (shared machine: absolute numbers are pessimistic).",
         "",
@@ -212,7 +213,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--sidecar", default="http://127.0.0.1:8080")
     ap.add_argument("--opensearch", default=os.environ.get("OPENSEARCH_URL", ""))
     ap.add_argument("--api-key", default=os.environ.get("SIDECAR_API_KEY", ""))
-    ap.add_argument("--rounds", type=int, default=3)
+    ap.add_argument("--rounds", type=int, default=3, help="measured passes of the endpoint")
+    ap.add_argument("--search-rounds", type=int, default=1, help="measured passes of the searches")
     ap.add_argument("--translated", default="hybrid", help="the translating pipeline")
     ap.add_argument("--untranslated", default="hybrid-untranslated")
     ap.add_argument("--chorus", type=Path, default=CHORUS)
@@ -229,6 +231,7 @@ def main(argv: list[str] | None = None) -> int:
         "sidecar": args.sidecar,
         "opensearch": args.opensearch or "(none)",
         "rounds": args.rounds,
+        "search_rounds": args.search_rounds,
         "queries": len(rows),
         "pipelines": [args.translated, args.untranslated],
         "attribution": ICECAT,
@@ -242,7 +245,7 @@ def main(argv: list[str] | None = None) -> int:
         if not embed:
             raise SystemExit("no query-embedding model recorded: run sidecar-setup first")
         result["search"] = searches(
-            args.opensearch, embed, rows, (args.translated, args.untranslated), args.rounds
+            args.opensearch, embed, rows, (args.translated, args.untranslated), args.search_rounds
         )
     text = render(result) if "search" in result else json.dumps(result["endpoint"], indent=2)
     print(text)
