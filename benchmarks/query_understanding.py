@@ -13,7 +13,7 @@ benchmarks/results/query_understanding-latest.md and a timestamped JSON.
 
     python benchmarks/query_understanding.py --sidecar http://127.0.0.1:8080 \\
         --opensearch http://127.0.0.1:9200 [--rounds 3] [--translated hybrid] \\
-        [--untranslated hybrid-untranslated] [--api-key KEY]
+        [--untranslated hybrid-untranslated] [--api-key KEY] [--vocabulary vocab.npz]
 
 Product data: Specs Icecat (https://icecat.biz/), Icecat Open Content License.
 """
@@ -114,6 +114,29 @@ def endpoint(
     }
 
 
+def in_process(rows: list[tuple[str, str]], rounds: int, vocabulary: str) -> dict[str, Any]:
+    """The understand service called directly (no HTTP, no Flask): the translation's own
+    cost, warm."""
+    from sidecar.services.understand import UnderstandService
+    from sidecar.settings import Settings
+
+    svc = UnderstandService(Settings(qu_backend="dictionary", qu_vocabulary=vocabulary))
+    try:
+        if not svc.wait_ready(600):
+            raise SystemExit("the translator did not load")
+        for _, text in rows:
+            svc.understand(text)
+        times: dict[str, list[float]] = defaultdict(list)
+        for _ in range(rounds):
+            for lang, text in rows:
+                t0 = time.perf_counter()
+                svc.understand(text)
+                times[lang].append((time.perf_counter() - t0) * 1000)
+    finally:
+        svc.close()
+    return {lang: summary(times[lang]) for lang in LANGS if times[lang]}
+
+
 def searches(
     os_url: str,
     embed_model_id: str,
@@ -182,6 +205,17 @@ def render(result: dict[str, Any]) -> str:
             f"| {lang} | {s['queries']} | {s['translated']} | {s['p50']} | {s['p99']} | "
             f"{s['mean']} | {ex} |"
         )
+    if result.get("in_process"):
+        lines += [
+            "",
+            "In process (the understand service called directly, no HTTP): the translation's "
+            "own cost.",
+            "",
+            "| language | p50 ms | p99 ms | mean ms |",
+            "|---|---:|---:|---:|",
+        ]
+        for lang, s in result["in_process"].items():
+            lines.append(f"| {lang} | {s['p50']} | {s['p99']} | {s['mean']} |")
     s = result["search"]
     a, b = result["pipelines"]
     lines += [
@@ -218,6 +252,11 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--translated", default="hybrid", help="the translating pipeline")
     ap.add_argument("--untranslated", default="hybrid-untranslated")
     ap.add_argument("--chorus", type=Path, default=CHORUS)
+    ap.add_argument(
+        "--vocabulary",
+        default="",
+        help="also time the understand service in this process, with this vocabulary (.npz)",
+    )
     ap.add_argument("--no-write", action="store_true", help="print only")
     args = ap.parse_args(argv)
     rows = dev_queries(args.chorus)
@@ -237,6 +276,8 @@ def main(argv: list[str] | None = None) -> int:
         "attribution": ICECAT,
     }
     result["endpoint"] = endpoint(session, args.sidecar.rstrip("/"), rows, args.rounds)
+    if args.vocabulary:
+        result["in_process"] = in_process(rows, args.rounds, args.vocabulary)
     if args.opensearch:
         state = read_state(
             requests.get(f"{args.opensearch}/_index_template/products", timeout=30).json()

@@ -11,6 +11,7 @@ from __future__ import annotations
 import atexit
 import logging
 import os
+import re
 import threading
 import time
 from collections.abc import Callable
@@ -71,6 +72,16 @@ class Understanding:
     terms: list[dict[str, str]]
     backend: str
     ext: dict[str, Any] = field(default_factory=dict)
+
+
+#: the languages tried, by script, when a query's language is not detected
+GUESS_CJK = ("zh", "ja")
+GUESS_LATIN = ("es", "fr", "de")
+_CJK_CHAR = re.compile("[\u3040-\u30ff\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff]")
+
+
+def is_cjk_text(text: str) -> bool:
+    return _CJK_CHAR.search(text) is not None
 
 
 #: backends whose text is the query itself (not a translation)
@@ -223,10 +234,32 @@ class UnderstandService:
             backend = "loading" if self._error is None else "failed"
             return Translation(query, lang, query, (), 0.0, backend)
         try:
-            return tr.translate(query, lang)
+            out = tr.translate(query, lang)
+            if lang is None and out.language is None:
+                out = self._best_guess(tr, query) or out
+            return out
         except Exception:  # the translators never raise; this is the last line of defence
             log.exception("query understanding: translation failed; the query is kept")
             return Translation(query, lang, query, (), 0.0, "error")
+
+    @staticmethod
+    def _best_guess(tr: Translator, query: str) -> Translation | None:
+        """A short query whose language was not detected ("altavoz bluetooth"): translated
+        from each language its script allows, the one that translated most words (then the
+        most confident) wins; None when no language translated a word. The query itself
+        stays in ``bm25_query``, so a wrong guess only adds words."""
+        candidates = GUESS_CJK if is_cjk_text(query) else GUESS_LATIN
+        best: tuple[int, float] | None = None
+        chosen: Translation | None = None
+        for lang in candidates:
+            t = tr.translate(query, lang)
+            translated = sum(term.origin != "kept" for term in t.terms)
+            if not translated or not t.changed:
+                continue
+            key = (translated, t.confidence)
+            if best is None or key > best:
+                best, chosen = key, t
+        return chosen
 
     def understand(self, query: str, language: str | None = None) -> Understanding:
         self.check(query, language)

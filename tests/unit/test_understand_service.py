@@ -154,3 +154,35 @@ def test_a_missing_vocabulary_file_loads_without(tmp_path: Path) -> None:
         assert svc.wait_ready(5) and seen == [""]
     finally:
         svc.close()
+
+
+class ByLanguage:
+    """Translates only from the language it is told (nothing is detected)."""
+
+    def __init__(self, table: dict[str, dict[str, str]]) -> None:
+        self.table = table
+
+    def translate(self, query: str, language: str | None = None) -> Translation:
+        target = self.table.get(language or "", {}).get(query)
+        if target is None:
+            kept = tuple(Term(w, w, "kept", 0.0) for w in query.split())
+            return Translation(query, language, query, kept, 0.0, "passthrough")
+        term = Term(query, target, "dictionary", 0.8)
+        return Translation(query, language, target, (term,), 0.8, "dictionary")
+
+
+def test_an_undetected_language_is_guessed_from_the_script() -> None:
+    table = {"es": {"altavoz": "speaker"}, "fr": {"altavoz": "alto"}, "ja": {"マウス": "mouse"}}
+    svc = UnderstandService(Settings(qu_backend="dictionary"), lambda s: ByLanguage(table))
+    try:
+        assert svc.wait_ready(5)
+        u = svc.understand("altavoz")
+        assert (u.language, u.translation, u.bm25_query) == ("es", "speaker", "altavoz speaker")
+        assert svc.understand("マウス").language == "ja"
+        # nothing translates: the query passes through as typed
+        u = svc.understand("iphone 11")
+        assert (u.language, u.translation, u.bm25_query) == (None, "iphone 11", "iphone 11")
+        # a given language is never second-guessed
+        assert svc.understand("altavoz", "de").translation == "altavoz"
+    finally:
+        svc.close()
