@@ -74,6 +74,9 @@ class Understanding:
     ext: dict[str, Any] = field(default_factory=dict)
 
 
+#: a replaced translator is closed this long after the swap (requests finish with it)
+RETIRE_AFTER_S = 5.0
+
 #: the languages tried, by script, when a query's language is not detected
 GUESS_CJK = ("zh", "ja")
 GUESS_LATIN = ("es", "fr", "de")
@@ -167,8 +170,12 @@ class UnderstandService:
             time.perf_counter() - t0,
             path or "none",
         )
-        for tr in (old, fresh if closed else None):
-            _close(tr)
+        if closed:
+            _close(fresh)
+        if old is not None:  # requests may still be inside it: close it a little later
+            timer = threading.Timer(RETIRE_AFTER_S, _close, args=(old,))
+            timer.daemon = True
+            timer.start()
 
     def _maybe_reload(self) -> None:
         path = self.settings.qu_vocabulary

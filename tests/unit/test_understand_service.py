@@ -112,7 +112,10 @@ def test_checks() -> None:
     assert err.value.code == "payload_too_large"
 
 
-def test_reloads_when_the_vocabulary_file_changes(tmp_path: Path) -> None:
+def test_reloads_when_the_vocabulary_file_changes(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr("sidecar.services.understand.RETIRE_AFTER_S", 0.1)
     vocab = tmp_path / "vocab.npz"
     vocab.write_bytes(b"one")
     builds: list[Fixed] = []
@@ -135,6 +138,9 @@ def test_reloads_when_the_vocabulary_file_changes(tmp_path: Path) -> None:
         while svc.loads < 2 and time.monotonic() < deadline:
             time.sleep(0.02)
         assert svc.understand("鼠标").translation == "mouse2"
+        deadline = time.monotonic() + 10  # the old one is closed a little later
+        while not builds[0].closed and time.monotonic() < deadline:
+            time.sleep(0.05)
         assert builds[0].closed and not builds[1].closed
         assert seen == [str(vocab), str(vocab)]
     finally:
