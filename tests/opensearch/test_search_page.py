@@ -99,7 +99,9 @@ def test_rerank_column_moves_products_as_the_sidecar_scores_them(page, sidecar, 
     is the sidecar's own ranking of the hybrid's top 20, and the position changes the page
     shows are the differences between the two lists."""
     moved = 0
-    for text in ("手机壳", "蓝牙音箱", "无线鼠标"):
+    # with the query translated the hybrid lists are good enough that the reranker often keeps
+    # their top 10 (all three of the first queries on this slice): more queries, so one moves
+    for text in ("手机壳", "蓝牙音箱", "无线鼠标", "笔记本电脑", "无线蓝牙耳机", "鼠标垫"):
         out = search_json(page, text)
         assert out["language"] == "zh" and out["language_source"].startswith("detected")
         # query understanding: the page says what the pipelines searched
