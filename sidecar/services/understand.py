@@ -23,6 +23,7 @@ from sidecar.schemas import is_blank
 from sidecar.services.checks import check_text_limit
 from sidecar.settings import Settings
 from sidecar.translation.base import Translation, Translator
+from sidecar.translation.text import catalog_tokens
 
 log = logging.getLogger(__name__)
 
@@ -80,6 +81,8 @@ RETIRE_AFTER_S = 5.0
 #: the languages tried, by script, when a query's language is not detected
 GUESS_CJK = ("zh", "ja")
 GUESS_LATIN = ("es", "fr", "de")
+#: a Latin-script query made only of words in at least this many products is not guessed
+CATALOG_WORD_DF = 2
 _CJK_CHAR = re.compile("[\u3040-\u30ff\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff]")
 
 
@@ -255,7 +258,17 @@ class UnderstandService:
         from each language its script allows, the one that translated most words (then the
         most confident) wins; None when no language translated a word. The query itself
         stays in ``bm25_query``, so a wrong guess only adds words."""
-        candidates = GUESS_CJK if is_cjk_text(query) else GUESS_LATIN
+        cjk = is_cjk_text(query)
+        vocabulary = getattr(tr, "vocabulary", None)
+        words = catalog_tokens(query)
+        if (
+            not cjk
+            and vocabulary is not None
+            and words
+            and all(vocabulary.count(w) >= CATALOG_WORD_DF for w in words)
+        ):
+            return None  # every word is the catalog's own ("garmin", "micro sd card")
+        candidates = GUESS_CJK if cjk else GUESS_LATIN
         best: tuple[int, float] | None = None
         chosen: Translation | None = None
         for lang in candidates:

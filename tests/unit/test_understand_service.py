@@ -192,3 +192,19 @@ def test_an_undetected_language_is_guessed_from_the_script() -> None:
         assert svc.understand("altavoz", "de").translation == "altavoz"
     finally:
         svc.close()
+
+
+def test_a_query_of_catalog_words_is_not_guessed() -> None:
+    from sidecar.translation.vocabulary import build_vocabulary
+
+    class WithVocabulary(ByLanguage):
+        vocabulary = build_vocabulary(["Garmin watch", "Garmin GPS", "HP toner"])
+
+    table = {"es": {"garmin": "min", "altavoz": "speaker"}}
+    svc = UnderstandService(Settings(qu_backend="dictionary"), lambda s: WithVocabulary(table))
+    try:
+        assert svc.wait_ready(5)
+        assert svc.understand("garmin").bm25_query == "garmin"
+        assert svc.understand("altavoz").bm25_query == "altavoz speaker"
+    finally:
+        svc.close()
