@@ -12,9 +12,16 @@ ENV PYTHONDONTWRITEBYTECODE=1 \
 
 WORKDIR /app
 COPY . /app
+# The query translator's dictionaries (sidecar/translation/debian-packages.txt; licences in
+# sidecar/translation/SOURCES.md), read where Debian installs them.
+RUN apt-get update \
+ && grep -v '^#' sidecar/translation/debian-packages.txt \
+    | xargs env DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends \
+ && rm -rf /var/lib/apt/lists/*
 # Editable: sidecar-setup reads index_templates/ and the sample catalog from the source tree.
 RUN pip install -e ".[vllm,ingest]" \
- && useradd --create-home --uid 10001 sidecar
+ && useradd --create-home --uid 10001 sidecar \
+ && mkdir -p /var/lib/ranking-sidecar && chown sidecar /var/lib/ranking-sidecar
 USER sidecar
 
 ENV SIDECAR_HOST=0.0.0.0 \

@@ -8,10 +8,13 @@ It applies, in order, the JSON bodies in ``index_templates/``:
 2. the ``products`` index template (``products-*``; the k-NN dimension is read from the
    sidecar) and, when the ``products`` alias does not exist yet, the index ``products-v1``
    behind it;
-3. two connectors and remote models: the sidecar's ``/v1/rerank`` (Cohere pre/post-process
-   functions) and its ``/v1/embeddings`` formatted for queries (OpenAI functions, so
-   ``neural`` queries work by ``model_id``), registered and deployed;
-4. the search pipelines ``hybrid``, ``hybrid-rerank`` and ``rerank``;
+3. three connectors and remote models: the sidecar's ``/v1/rerank`` (Cohere pre/post-process
+   functions), its ``/v1/embeddings`` formatted for queries (OpenAI functions, so
+   ``neural`` queries work by ``model_id``) and its ``/v1/understand`` (query translation,
+   read by an ``ml_inference`` request processor), registered and deployed;
+4. the search pipelines ``hybrid`` and ``hybrid-rerank`` (query translated first),
+   ``hybrid-untranslated`` and ``hybrid-untranslated-rerank`` (without), ``translate`` (a
+   plain BM25 body translated) and ``rerank``;
 5. the ``ranking-sidecar-telemetry`` index template (``ranking-sidecar-telemetry-*``: the
    records the sidecar writes with ``SIDECAR_OPENSEARCH_URL`` set);
 6. with ``--dashboards URL``, the OpenSearch Dashboards saved objects of
@@ -48,6 +51,8 @@ from cluster_setup.state import TEMPLATE_NAME, SetupState, read_state, template_
 
 TELEMETRY_TEMPLATE = "ranking-sidecar-telemetry"
 ALIAS = TEMPLATE_NAME
+#: the connector + model pairs, each from ``connector.ROLE.json`` and ``model.ROLE.json``
+ROLES = ("rerank", "embed", "translate")
 
 
 def trusted_regex(sidecar_url: str) -> str:
@@ -353,7 +358,7 @@ class Setup:
             time.sleep(0.5)
         raise SystemExit(f"ML Commons task {task_id} did not finish in {timeout:.0f}s")
 
-    def pipelines(self, rerank_model_id: str) -> None:
+    def pipelines(self, rerank_model_id: str, translate_model_id: str) -> None:
         weights = [float(w) for w in self.args.weights.split(",")]
         if len(weights) != 2 or abs(sum(weights) - 1.0) > 1e-6 or min(weights) < 0:
             raise SystemExit(
@@ -361,7 +366,8 @@ class Setup:
             )
         for name in PIPELINES:
             body = load_body(f"pipeline.{name}.json")
-            body = set_weights(substitute(body, {"RERANK_MODEL_ID": rerank_model_id}), weights)
+            ids = {"RERANK_MODEL_ID": rerank_model_id, "TRANSLATE_MODEL_ID": translate_model_id}
+            body = set_weights(substitute(body, ids), weights)
             body = stamp(body)
             self.show(f"PUT /_search/pipeline/{name}", body)
             try:
@@ -397,11 +403,10 @@ class Setup:
             "SIDECAR_API_KEY": self.args.sidecar_api_key,
         }
         state = {
-            role: self.connector_and_model(role, values, saved.get(role, {}))
-            for role in ("rerank", "embed")
+            role: self.connector_and_model(role, values, saved.get(role, {})) for role in ROLES
         }
         self.index_template(dimension, state)
-        self.pipelines(state["rerank"]["model_id"])
+        self.pipelines(state["rerank"]["model_id"], state["translate"]["model_id"])
         self.telemetry_template()
         if not self.dry:
             self.cleanup()
@@ -409,6 +414,7 @@ class Setup:
             self.dashboards()
         self.rerank_model_id = state["rerank"]["model_id"]
         self.embed_model_id = state["embed"]["model_id"]
+        self.translate_model_id = state["translate"]["model_id"]
         return self.report
 
 
@@ -467,6 +473,7 @@ def main(argv: list[str] | None = None) -> int:
                     "actions": report.actions,
                     "rerank_model_id": setup.rerank_model_id,
                     "embed_model_id": setup.embed_model_id,
+                    "translate_model_id": setup.translate_model_id,
                 },
                 indent=2,
             )
@@ -479,6 +486,7 @@ def main(argv: list[str] | None = None) -> int:
         report.print()
         print(
             f"rerank model: {setup.rerank_model_id}\nquery embedding model: {setup.embed_model_id}"
+            f"\nquery translation model: {setup.translate_model_id}"
         )
     return 0
 

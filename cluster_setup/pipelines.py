@@ -7,8 +7,21 @@ from __future__ import annotations
 import copy
 from typing import Any
 
-#: the search pipelines ``sidecar-setup`` creates, from ``index_templates/pipeline.NAME.json``
-PIPELINES = ("hybrid", "hybrid-rerank", "rerank")
+#: the search pipelines ``sidecar-setup`` creates, from ``index_templates/pipeline.NAME.json``:
+#: ``hybrid`` and ``hybrid-rerank`` translate the query first (an ``ml_inference`` request
+#: processor calling the sidecar's ``/v1/understand``, fail-open); the ``-untranslated``
+#: ones keep the old behaviour for comparison; ``translate`` is the request processor
+#: alone, for plain BM25 (``multi_match``) bodies
+PIPELINES = (
+    "hybrid",
+    "hybrid-rerank",
+    "hybrid-untranslated",
+    "hybrid-untranslated-rerank",
+    "translate",
+    "rerank",
+)
+#: the pipelines whose request processor translates the query
+TRANSLATING = ("hybrid", "hybrid-rerank", "translate")
 
 
 def set_weights(pipeline: dict[str, Any], weights: list[float]) -> dict[str, Any]:

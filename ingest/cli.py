@@ -3,6 +3,7 @@
     ingest FEED [FEED ...] [--delete-missing] [--deletes IDS] [--rebuild [--keep-old]]
            [--format jsonl|csv] [--mapping MAP.json] [--index products]
            [--sidecar URL | --no-embed] [--dead-letter PATH] [--strict] [--quiet] [--json]
+           [--vocabulary PATH [--vocabulary-no-embeddings]]
 
 Feeds are JSONL or CSV, optionally gzip-compressed (``.gz``). The accepted product shapes
 are those of ``ingest/catalog.py`` (per-language ``title_zh`` / ``title.es`` / nested
@@ -103,6 +104,18 @@ def build_parser() -> argparse.ArgumentParser:
         default=120.0,
         help="how long to wait out an unreachable or restarting cluster, in "
         "seconds, before giving up (default %(default)s)",
+    )
+    ap.add_argument(
+        "--vocabulary",
+        type=Path,
+        metavar="PATH",
+        help="after the load, write the query translator's catalog vocabulary (.npz, for "
+        "SIDECAR_QU_VOCABULARY) from the index",
+    )
+    ap.add_argument(
+        "--vocabulary-no-embeddings",
+        action="store_true",
+        help="write it without word embeddings (no neighbour step; much faster)",
     )
     ap.add_argument("--quiet", action="store_true", help="no progress bar")
     ap.add_argument("--json", action="store_true", help="print the summary as JSON")
@@ -214,7 +227,14 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     sync.summary.retries = retries.count
     sync.summary.seconds = round(time.monotonic() - started, 2)
     sync.summary.dead_letter_file = str(args.dead_letter) if dead.count else None
-    return sync.summary.as_dict()
+    summary = sync.summary.as_dict()
+    if args.vocabulary:
+        from ingest.vocabulary import build_from_index
+
+        summary["vocabulary"] = build_from_index(
+            client, args.index, args.vocabulary, not args.vocabulary_no_embeddings
+        )
+    return summary
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -235,6 +255,9 @@ def main(argv: list[str] | None = None) -> int:
             f"deleted {summary['deleted']}, dead-lettered {summary['dead_lettered']}, "
             f"embedded {summary['embedded']} in {summary['seconds']}s"
         )
+        if summary.get("vocabulary"):
+            v = summary["vocabulary"]
+            print(f"vocabulary {v['vocabulary']}: {v['words']} words over {v['products']} products")
         if summary["swapped_from"]:
             print(f"alias {summary['alias']} moved from {', '.join(summary['swapped_from'])}")
         if summary["dead_letter_file"]:

@@ -13,7 +13,7 @@ from collections.abc import Callable
 
 from flask import Flask, Response, g, request
 
-from sidecar.api import embeddings, health, rerank
+from sidecar.api import embeddings, health, rerank, understand
 from sidecar.api.common import register_engine_errors
 from sidecar.auth import ApiKeys
 from sidecar.backends import LoadedBackends
@@ -22,14 +22,17 @@ from sidecar.errors import ApiError, error_response, register_error_handlers
 from sidecar.metrics import Metrics
 from sidecar.services.embed import EmbedService
 from sidecar.services.rerank import RerankService
+from sidecar.services.understand import TranslatorFactory, UnderstandService
 from sidecar.settings import Settings
 
 
 def create_app(
     settings: Settings | None = None,
     loader: Callable[[Settings], LoadedBackends] | None = None,
+    translator: TranslatorFactory | None = None,
 ) -> Flask:
-    """Build the app. ``loader`` replaces how models are loaded (tests wrap real ones)."""
+    """Build the app. ``loader`` replaces how models are loaded (tests wrap real ones);
+    ``translator`` how the query translator is built."""
     settings = settings or Settings.from_env()
     logging.basicConfig(
         level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
@@ -46,10 +49,12 @@ def create_app(
     rerank_service = RerankService(settings, engine)
     app.extensions["sidecar.rerank"] = rerank_service
     app.extensions["sidecar.embed"] = EmbedService(settings, engine)
+    # the query translator loads on its own thread, like the models (one per worker)
+    app.extensions["sidecar.understand"] = UnderstandService(settings, translator)
     #: path prefixes served without an API key (besides the health routes)
     app.extensions["sidecar.open_prefixes"] = ()
 
-    for bp in (rerank.bp, embeddings.bp, health.bp):
+    for bp in (rerank.bp, embeddings.bp, understand.bp, health.bp):
         app.register_blueprint(bp)
     if settings.opensearch_url:
         # the search page and the telemetry writer: the only parts that call a cluster

@@ -19,6 +19,8 @@ from sidecar.schemas import (
     Health,
     TeiRank,
     TeiRerankRequest,
+    UnderstandRequest,
+    UnderstandResponse,
 )
 from sidecar.settings import Settings
 
@@ -88,6 +90,8 @@ def openapi_document(
         TeiRank,
         EmbeddingsRequest,
         EmbeddingsResponse,
+        UnderstandRequest,
+        UnderstandResponse,
         ErrorEnvelope,
         Health,
     ]
@@ -107,6 +111,7 @@ def openapi_document(
             maxItems=settings.max_embed_inputs,
             maxLength=chars,
         )
+        _limit(schemas, "UnderstandRequest", "query", maxLength=settings.max_query_chars)
     if embed_dimensions:
         dims = schemas["EmbeddingsRequest"]["properties"]["dimensions"]
         for branch in dims.get("anyOf", [dims]):
@@ -122,7 +127,8 @@ def openapi_document(
         "info": {
             "title": "ranking sidecar",
             "version": __version__,
-            "description": "Rerank and embedding service for OpenSearch (ML Commons connectors).",
+            "description": "Rerank, embedding and query-understanding service for OpenSearch "
+            "(ML Commons connectors).",
         },
         "paths": {
             "/v1/rerank": _post(
@@ -137,6 +143,11 @@ def openapi_document(
             ),
             "/v1/embeddings": _post(
                 "Embed texts (OpenAI shape)", EmbeddingsRequest, _ref(EmbeddingsResponse)
+            ),
+            "/v1/understand": _post(
+                "Translate a query into the catalog's language; what BM25 and k-NN should search",
+                UnderstandRequest,
+                _ref(UnderstandResponse),
             ),
             "/healthz": {
                 "get": {"summary": "Liveness", "responses": {"200": _json(_ref(Health), "alive")}}

@@ -7,6 +7,9 @@ Wire formats follow the APIs that clients already speak:
   and expect: every ``index`` back, ``relevance_score`` a float).
 * ``POST /rerank`` — text-embeddings-inference (TEI) rerank.
 * ``POST /v1/embeddings`` — OpenAI embeddings, plus ``input_type`` (query or document).
+* ``POST /v1/understand`` — the project's own: a query translated into the catalog's
+  language, and what each search leg should search (an ML Commons ``ml_inference``
+  request processor maps the answer into the query).
 """
 
 from __future__ import annotations
@@ -234,6 +237,43 @@ class EmbeddingsResponse(BaseModel):
     data: list[EmbeddingData]
     model: str
     usage: EmbeddingUsage
+
+
+#: a language code: ``zh``, ``pt-BR``, ``zh_Hant`` (only the part before ``-``/``_`` is used)
+LANGUAGE_PATTERN = "^[A-Za-z]{2,3}([-_][A-Za-z0-9]{1,8})*$"
+
+
+class UnderstandRequest(_Request):
+    query: NonBlank = Field(description="the query as the user typed it")
+    language: Annotated[str, Field(max_length=35, pattern=LANGUAGE_PATTERN)] | None = Field(
+        default=None, description="its language (ISO 639-1, e.g. zh); detected when absent"
+    )
+
+
+class UnderstandTerm(BaseModel):
+    source: str
+    target: str
+    origin: str = Field(description="glossary, dictionary, neighbour or kept")
+
+
+class UnderstandResponse(BaseModel):
+    query: str = Field(description="the query as given")
+    language: str | None = Field(description="given or detected; null when neither")
+    confidence: float = Field(description="how much the translation is trusted, 0 to 1")
+    translation: str = Field(description="the query in the catalog's language")
+    bm25_query: str = Field(
+        description="what BM25 should search: the query, plus its translation when they differ"
+    )
+    embed_query: str = Field(description="what the k-NN leg should embed (SIDECAR_QU_EMBED_TEXT)")
+    terms: list[UnderstandTerm]
+    backend: str = Field(
+        description="what answered: dictionary, passthrough, none, loading (not ready yet: "
+        "the query passes through)"
+    )
+    ext: dict[str, Any] = Field(
+        description="the search body's ext (rerank query_context, ml_inference query_texts), "
+        "for the ml_inference processor to write back whole"
+    )
 
 
 class ErrorBody(BaseModel):

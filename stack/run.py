@@ -5,7 +5,8 @@
 3. the setup CLI (templates, connectors, models, pipelines),
 4. a catalog load: the project's multilingual sample by default, ``--catalog PATH`` for any
    JSONL feed, ``--chorus`` for the Chorus/Icecat catalog in ../shared (``--limit`` products,
-   0 for all),
+   0 for all), then the query translator's catalog vocabulary from the index (the sidecar
+   was started with ``SIDECAR_QU_VOCABULARY`` pointing at it and picks it up),
 5. for one English and one Chinese query, the top 5 of BM25, hybrid and hybrid+rerank side
    by side, and the address of the search page that shows the same for any query.
 
@@ -91,7 +92,12 @@ def ensure_sidecar(port: int, os_url: str, attribution: str = "") -> str:
     """The sidecar, serving the search page for ``os_url`` (a running one is reused when it
     was started for the same cluster and attribution)."""
     info = state_dir() / "sidecar.json"
-    env = {"SIDECAR_OPENSEARCH_URL": os_url, "SIDECAR_SEARCH_ATTRIBUTION": attribution}
+    env = {
+        "SIDECAR_OPENSEARCH_URL": os_url,
+        "SIDECAR_SEARCH_ATTRIBUTION": attribution,
+        # written after the catalog load (``vocabulary``); the sidecar reloads it when it changes
+        "SIDECAR_QU_VOCABULARY": str(vocabulary_path()),
+    }
     if info.exists():
         saved = json.loads(info.read_text())
         if is_ready(saved["url"], timeout=3):
@@ -203,6 +209,27 @@ def load(client: Any, sidecar_url: str, path: Path, limit: int) -> int:
     return result.written
 
 
+def vocabulary_path() -> Path:
+    return state_dir() / "vocabulary.npz"
+
+
+def vocabulary(client: Any) -> None:
+    """The query translator's catalog vocabulary, from the index, when the catalog changed
+    since it was written (the catalog marker is newer) or it is missing."""
+    out, marker = vocabulary_path(), state_dir() / "catalog.json"
+    if out.exists() and marker.exists() and out.stat().st_mtime >= marker.stat().st_mtime:
+        say(f"vocabulary: {out} is up to date")
+        return
+    from ingest.vocabulary import build_from_index
+
+    say("vocabulary: counting (and embedding) the catalog's English words ...")
+    s = build_from_index(client, "products", out)
+    say(
+        f"vocabulary: {s['words']} words over {s['products']} products, {s['embedded']} "
+        f"embedded, {s['seconds']} s -> {out} (the sidecar reloads it)"
+    )
+
+
 # -- the side-by-side table ------------------------------------------------------------------
 
 
@@ -301,6 +328,7 @@ def main(argv: list[str] | None = None) -> int:
     report = setup(os_url, sidecar_url)
     client = make_client(os_url)
     load(client, sidecar_url, path, limit)
+    vocabulary(client)
     say("")
     for text, lang in queries_:
         say(side_by_side(client, text, lang, report["embed_model_id"]))

@@ -11,6 +11,7 @@ from pydantic import BaseModel, ValidationError
 from sidecar.backends.base import BackendError, InputTooLong
 from sidecar.engine import Engine, NotReady
 from sidecar.errors import ERROR_CODES, ApiError, error_response
+from sidecar.schemas import NON_BLANK_PATTERN
 from sidecar.scoring.batcher import DeadlineExceeded, Overloaded
 from sidecar.settings import Settings
 
@@ -71,10 +72,12 @@ def _validation_error(exc: ValidationError) -> ApiError:
     if not loc and kind in ("model_type", "model_attributes_type", "dict_type"):
         return ApiError("validation_error", "request body must be a JSON object")
     param = loc_to_param(loc)
+    ctx = first.get("ctx") or {}
+    if kind == "string_pattern_mismatch" and ctx.get("pattern") != NON_BLANK_PATTERN:
+        return ApiError("validation_error", f"{param}: {first['msg']}", param)
     if kind in ("string_too_short", "string_pattern_mismatch", "too_short") and param:
         what = "is empty" if kind != "too_short" else "is empty; send at least one"
         return ApiError("empty_input", f"{param} {what}", param)
-    ctx = first.get("ctx") or {}
     message = first["msg"]
     if "index" in ctx and param:  # our own per-item errors already name the item
         return ApiError("validation_error", message, f"{param}[{ctx['index']}]")

@@ -27,12 +27,15 @@ def healthz() -> Response:
 
 @bp.get("/readyz")
 def readyz() -> Response:
-    """Ready: models loaded and a probe call through each has answered."""
+    """Ready: models loaded and a probe call through each has answered, and the query
+    translator loaded when it loads at start-up (``SIDECAR_QU_*``)."""
     eng = engine()
-    if eng.ready:
-        return jsonify({"status": "ready", "models": eng.status()})
+    qu = current_app.extensions["sidecar.understand"]
+    models = {**eng.status(), "understand": qu.status()}
+    if eng.ready and (qu.ready or not qu.eager):
+        return jsonify({"status": "ready", "models": models})
     status = "failed" if eng.load_error else "loading"
-    body = {"status": status, "models": eng.status()}
+    body = {"status": status, "models": models}
     if eng.load_error:
         body["error"] = eng.load_error
     resp = jsonify(body)

@@ -94,7 +94,9 @@ def sidecar(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SidecarProcess
     os.environ["SIDECAR_API_KEY"] = SIDECAR_KEY
     proc = SidecarProcess(
         log_path=tmp_path_factory.mktemp("sidecar") / "sidecar.log",
-        env={"SIDECAR_API_KEYS": SIDECAR_KEY},
+        # the query translator loads at start-up (readiness waits for it), so every search
+        # through a translating pipeline is translated the same way
+        env={"SIDECAR_API_KEYS": SIDECAR_KEY, "SIDECAR_QU_BACKEND": "dictionary"},
     )
     proc.start()
     yield proc

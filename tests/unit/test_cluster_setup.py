@@ -8,7 +8,7 @@ import subprocess
 import sys
 
 from cluster_setup.bodies import load_body
-from cluster_setup.pipelines import PIPELINES, failed_processors, set_weights
+from cluster_setup.pipelines import PIPELINES, TRANSLATING, failed_processors, set_weights
 from cluster_setup.state import model_id, read_state, template_path, with_state
 
 STATE = {
@@ -47,7 +47,56 @@ def test_set_weights_touches_only_the_normalization_processor() -> None:
         "weights": [0.3, 0.7]
     }
     assert body == load_body("pipeline.hybrid.json")  # a copy, not the original
-    assert PIPELINES == ("hybrid", "hybrid-rerank", "rerank")
+    assert PIPELINES == (
+        "hybrid",
+        "hybrid-rerank",
+        "hybrid-untranslated",
+        "hybrid-untranslated-rerank",
+        "translate",
+        "rerank",
+    )
+
+
+def test_the_translating_pipelines_rewrite_the_bm25_text_and_ext_fail_open() -> None:
+    for name in PIPELINES:
+        body = load_body(f"pipeline.{name}.json")
+        procs = [p["ml_inference"] for p in body.get("request_processors", [])]
+        if name not in TRANSLATING:
+            assert procs == [], name
+            continue
+        (proc,) = procs
+        path = (
+            "query.multi_match.query"
+            if name == "translate"
+            else ("query.hybrid.queries[0].multi_match.query")
+        )
+        assert proc["model_id"] == "${TRANSLATE_MODEL_ID}"
+        assert proc["input_map"] == [{"query": path}]
+        # ext is written whole: neural-search 2.19 drops a rewrite that re-parses ext.rerank
+        assert proc["output_map"] == [{path: "bm25_query", "ext": "ext"}]
+        assert proc["ignore_failure"] is True and proc["ignore_missing"] is True
+    # the untranslated ones are the translated ones without the request processor
+    for a, b in (
+        ("hybrid", "hybrid-untranslated"),
+        ("hybrid-rerank", "hybrid-untranslated-rerank"),
+    ):
+        ta, tb = load_body(f"pipeline.{a}.json"), load_body(f"pipeline.{b}.json")
+        del ta["request_processors"], ta["description"], tb["description"]
+        assert ta == tb
+
+
+def test_the_translate_connector_answers_fast_or_not_at_all() -> None:
+    connector = load_body("connector.translate.json")
+    # whole seconds in OpenSearch 2.19 (findings issue 15)
+    assert connector["client_config"] == {
+        "max_connection": 32,
+        "connection_timeout": 1,
+        "read_timeout": 2,
+        "max_retry_times": 0,
+    }
+    (action,) = connector["actions"]
+    assert action["url"] == "${SIDECAR_URL}/v1/understand"
+    assert load_body("model.translate.json")["connector_id"] == "${CONNECTOR_ID}"
 
 
 def test_failed_processors_of_a_verbose_search() -> None:

@@ -3,8 +3,9 @@
 Mounted (``sidecar.cluster.mount``) when ``SIDECAR_OPENSEARCH_URL`` is set
 (``SIDECAR_SEARCH_PAGE=false`` turns it off). A person types a query in any language; the
 page shows BM25, hybrid and hybrid + rerank from that cluster side by side, with the
-position change the reranker made. Flask templates, no front-end build step, no
-JavaScript needed.
+position change the reranker made, and what they searched: the query translated into the
+catalog's language by the pipelines' query understanding ("searched as"). Flask
+templates, no front-end build step, no JavaScript needed.
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ from sidecar.cluster.client import Cluster
 from sidecar.cluster.search_page import page
 from sidecar.errors import ApiError
 from sidecar.languages import CATALOG_NATIVE_NAMES
+from sidecar.services.understand import UnderstandService
 from sidecar.settings import Settings
 
 bp = Blueprint(
@@ -67,6 +69,19 @@ def _query() -> tuple[str, str, str, str]:
     return text, hint, detected, f"detected ({confidence:.2f})"
 
 
+def _searched_as(text: str, lang: str) -> str:
+    """What the translating pipelines search for ``text`` in the catalog's language, from
+    this sidecar's own query understanding (the pipelines ask the one ``sidecar-setup``
+    wired, normally this one): the translation, or the query itself."""
+    service: UnderstandService | None = current_app.extensions.get("sidecar.understand")
+    if service is None or not text:
+        return text
+    try:
+        return service.understand(text, lang).translation
+    except ApiError:
+        return text
+
+
 def _results(text: str, lang: str) -> list[page.Column]:
     settings: Settings = current_app.extensions["sidecar.settings"]
     if not text:
@@ -84,6 +99,7 @@ def search_page() -> Any:
         text, hint, lang, how = "", "auto", "en", ""
         error, status = exc.message, exc.status
     cols = _results(text, lang)
+    searched_as = _searched_as(text, lang)
     html = render_template(
         "search.html",
         error=error,
@@ -92,6 +108,7 @@ def search_page() -> Any:
         lang=lang,
         lang_name=CATALOG_NATIVE_NAMES.get(lang, lang),
         how=how,
+        searched_as=searched_as,
         languages=CATALOG_NATIVE_NAMES,
         columns=cols,
         depth=settings.search_rerank_depth,
@@ -108,5 +125,11 @@ def search_json() -> Any:
         raise ApiError("empty_input", "the query must not be empty", "q")
     cols = _results(text, lang)
     return jsonify(
-        {"query": text, "language": lang, "language_source": how, "columns": page.as_json(cols)}
+        {
+            "query": text,
+            "language": lang,
+            "language_source": how,
+            "searched_as": _searched_as(text, lang),
+            "columns": page.as_json(cols),
+        }
     )

@@ -1,7 +1,8 @@
 """What the search page shows: one query, three configurations side by side.
 
-BM25 (no pipeline), hybrid (the ``hybrid`` pipeline) and hybrid + rerank (the
-``hybrid-rerank`` pipeline, whose rerank step calls this same sidecar through ML Commons),
+BM25 (the ``translate`` pipeline: the query plus its translation), hybrid (the ``hybrid``
+pipeline, which translates the same way) and hybrid + rerank (the ``hybrid-rerank``
+pipeline, whose rerank step calls this same sidecar through ML Commons),
 each asked for the same depth, so the rerank column can say how far the reranker moved
 each product within the hybrid's list.
 """
@@ -84,7 +85,7 @@ def to_hit(raw: dict[str, Any], rank: int, lang: str) -> Hit:
 def columns_for(text: str, embed_model_id: str, depth: int) -> list[tuple[Column, dict[str, Any]]]:
     hybrid = queries.hybrid_body(text, embed_model_id, size=depth)
     out = [
-        (Column("bm25", "BM25", None), queries.bm25_body(text, size=depth)),
+        (Column("bm25", "BM25", "translate"), queries.bm25_body(text, size=depth)),
         (Column("hybrid", "hybrid", "hybrid"), hybrid),
         (Column("rerank", "hybrid + rerank", "hybrid-rerank"), dict(hybrid)),
     ]
@@ -106,7 +107,7 @@ def run(cluster: Cluster, text: str, lang: str, depth: int) -> list[Column]:
 
     def one(item: tuple[Column, dict[str, Any]]) -> Column:
         col, body = item
-        if col.pipeline and model_error:
+        if col.key != "bm25" and model_error:  # BM25 needs no embedding model
             col.error = model_error
             return col
         started = time.perf_counter()
