@@ -429,8 +429,18 @@ class QuerySettings(BaseModel):
         ),
     )
     qu_embed_text: Literal["original", "translation"] = Field(
-        "original",
-        description="what `embed_query` carries: the query as typed, or its translation",
+        "translation",
+        description=(
+            "what `embed_query` (the k-NN leg's text) carries: the query as typed, or its "
+            "translation (better on the dev set, benchmarks/results/tune_bm25-latest.md)"
+        ),
+    )
+    qu_bm25_text: Literal["both", "translation"] = Field(
+        "translation",
+        description=(
+            "what `bm25_query` carries for a query in a known language: its translation, or "
+            "the query as typed plus its translation (a guessed language always gets both)"
+        ),
     )
     qu_reload_s: float = Field(
         5.0,

@@ -9,6 +9,7 @@ make a search better, never fail it."""
 from __future__ import annotations
 
 import atexit
+import dataclasses
 import logging
 import os
 import re
@@ -92,6 +93,10 @@ def is_cjk_text(text: str) -> bool:
 
 #: backends whose text is the query itself (not a translation)
 PASSED_THROUGH = frozenset({"passthrough", "none", "loading", "failed", "error"})
+
+
+#: a note on a translation whose language was guessed from the query's script
+GUESSED = "language guessed from the script"
 
 
 def bm25_text(original: str, translation: str) -> str:
@@ -246,7 +251,9 @@ class UnderstandService:
         try:
             out = tr.translate(query, lang)
             if lang is None and out.language is None:
-                out = self._best_guess(tr, query) or out
+                guess = self._best_guess(tr, query)
+                if guess is not None:
+                    out = dataclasses.replace(guess, notes=(*guess.notes, GUESSED))
             return out
         except Exception:  # the translators never raise; this is the last line of defence
             log.exception("query understanding: translation failed; the query is kept")
@@ -288,7 +295,13 @@ class UnderstandService:
         # own spelling: ``clean`` would drop its punctuation)
         translated = t.backend not in PASSED_THROUGH and bool(t.text.strip())
         translation = t.text if translated else query
-        bm25 = bm25_text(query, translation)
+        # a translation of a known (given or detected) language replaces the query in the
+        # BM25 leg (benchmarks/results/tune_bm25-latest.md: better than both texts, 5-fold
+        # CV); a guessed language's translation only adds words to it
+        if self.settings.qu_bm25_text == "translation" and GUESSED not in t.notes:
+            bm25 = translation
+        else:
+            bm25 = bm25_text(query, translation)
         embed = translation if self.settings.qu_embed_text == "translation" else query
         return Understanding(
             query=query,

@@ -60,15 +60,15 @@ def client(app: Flask) -> FlaskClient:
     return app.test_client()
 
 
-def test_a_chinese_query_is_translated_and_searched_both_ways(client: FlaskClient) -> None:
+def test_a_chinese_query_is_translated_for_both_legs(client: FlaskClient) -> None:
     r = client.post("/v1/understand", json={"query": "无线鼠标"})
     assert r.status_code == 200, r.get_json()
     body = r.get_json()
     assert body["query"] == "无线鼠标"
     assert body["language"] == "zh"
     assert body["translation"] == "wireless mouse"
-    assert body["bm25_query"] == "无线鼠标 wireless mouse"
-    assert body["embed_query"] == "无线鼠标"  # SIDECAR_QU_EMBED_TEXT=original
+    assert body["bm25_query"] == "wireless mouse"  # a known language: the translation alone
+    assert body["embed_query"] == "wireless mouse"  # SIDECAR_QU_EMBED_TEXT=translation
     assert body["confidence"] > 0.5
     assert {t["source"]: t["target"] for t in body["terms"]} == {
         "无线": "wireless",
@@ -77,7 +77,7 @@ def test_a_chinese_query_is_translated_and_searched_both_ways(client: FlaskClien
     assert {t["origin"] for t in body["terms"]} == {"dictionary"}
     assert body["ext"] == {
         "rerank": {"query_context": {"query_text": "无线鼠标"}},
-        "ml_inference": {"query_texts": ["无线鼠标"]},
+        "ml_inference": {"query_texts": ["wireless mouse"]},
     }
 
 
@@ -93,12 +93,13 @@ def test_an_english_query_passes_through(client: FlaskClient) -> None:
     assert body["terms"] == []
 
 
-def test_embed_text_translation() -> None:
-    app = build(qu_embed_text="translation")
+def test_embed_text_original_and_bm25_text_both() -> None:
+    app = build(qu_embed_text="original", qu_bm25_text="both")
     try:
         body = app.test_client().post("/v1/understand", json={"query": "无线鼠标"}).get_json()
-        assert body["embed_query"] == "wireless mouse"
-        assert body["ext"]["ml_inference"]["query_texts"] == ["wireless mouse"]
+        assert body["embed_query"] == "无线鼠标"
+        assert body["bm25_query"] == "无线鼠标 wireless mouse"
+        assert body["ext"]["ml_inference"]["query_texts"] == ["无线鼠标"]
         assert body["ext"]["rerank"]["query_context"]["query_text"] == "无线鼠标"
     finally:
         app.extensions["sidecar.understand"].close()
@@ -129,12 +130,15 @@ def test_backend_none_passes_everything_through() -> None:
         "鼠" * 200,
     ],
 )
-def test_awkward_text_answers_200_with_the_original_kept(client: FlaskClient, text: str) -> None:
+def test_awkward_text_answers_200_and_the_original_reaches_the_reranker(
+    client: FlaskClient, text: str
+) -> None:
     r = client.post("/v1/understand", json={"query": text})
     assert r.status_code == 200, r.get_json()
     body = r.get_json()
     assert body["query"] == text
-    assert body["bm25_query"].startswith(text)
+    # the query as typed (plus any translation), or, for a known language, its translation
+    assert body["bm25_query"].startswith(text) or body["bm25_query"] == body["translation"]
     assert body["ext"]["rerank"]["query_context"]["query_text"] == text
 
 
