@@ -40,6 +40,7 @@ import urllib.request
 from dataclasses import dataclass, field
 from typing import Any
 
+from cluster_setup import budget as budgets
 from cluster_setup.bodies import TEMPLATES, digest, load_body, stamp, stamped_digest, substitute
 from cluster_setup.client import add_connection_args, client_from_args
 from cluster_setup.dashboards import DASHBOARDS_FILE, import_dashboards
@@ -48,6 +49,8 @@ from cluster_setup.state import TEMPLATE_NAME, SetupState, read_state, template_
 
 TELEMETRY_TEMPLATE = "ranking-sidecar-telemetry"
 ALIAS = TEMPLATE_NAME
+#: what ML Commons answers while a fresh node is still making its master key / config index
+TRANSIENT_ML_ERRORS = ("Fetching master key timed out", "no_shard_available_action_exception")
 
 
 def trusted_regex(sidecar_url: str) -> str:
@@ -174,11 +177,16 @@ class Setup:
         body["template"]["mappings"]["properties"]["embedding"]["dimension"] = dimension
         want = digest(body)
         body["_meta"]["setup_digest"] = want
+        body["_meta"]["search_budget"] = self.budget.as_dict()
         body = with_state(body, state)
         self.show(f"PUT {template_path()}", body)
         current = self._template()
         meta = (current or {}).get("_meta", {})
-        if meta.get("setup_digest") == want and read_state(current) == state:
+        if (
+            meta.get("setup_digest") == want
+            and read_state(current) == state
+            and meta.get("search_budget") == self.budget.as_dict()
+        ):
             self.report.add("index-template", TEMPLATE_NAME, "unchanged", f"dimension {dimension}")
         else:
             if not self.dry:
@@ -267,7 +275,8 @@ class Setup:
         self, role: str, values: dict[str, str], saved: dict[str, str]
     ) -> dict[str, str]:
         """Ensure this role's connector and deployed model; returns their ids."""
-        connector = stamp(substitute(load_body(f"connector.{role}.json"), values))
+        connector = budgets.apply(load_body(f"connector.{role}.json"), self.budget)
+        connector = stamp(substitute(connector, values))
         name = connector["name"]
         self.show(f"POST /_plugins/_ml/connectors/_create ({role})", connector)
         want = stamped_digest(connector["description"])
@@ -279,9 +288,7 @@ class Setup:
             self.report.add("connector", name, "would-apply")
             return {"connector_id": "<connector-id>", "model_id": "<model-id>"}
         else:
-            connector_id = self.req("POST", "/_plugins/_ml/connectors/_create", connector)[
-                "connector_id"
-            ]
+            connector_id = self._create_connector(connector)
             self.report.add("connector", name, "created", connector_id)
         model_body = stamp(
             substitute(load_body(f"model.{role}.json"), {"CONNECTOR_ID": connector_id})
@@ -322,6 +329,21 @@ class Setup:
             if c["id"] != connector_id
         ]
         return {"connector_id": connector_id, "model_id": model_id}
+
+    def _create_connector(self, connector: dict[str, Any], tries: int = 6) -> str:
+        """``_create``, retried while ML Commons is still making its master key or its
+        config index (a fresh node under load answers 500 ``Fetching master key timed out``
+        or 503 ``no_shard_available_action_exception``)."""
+        for attempt in range(tries):
+            try:
+                res = self.req("POST", "/_plugins/_ml/connectors/_create", connector)
+                return str(res["connector_id"])
+            except Exception as exc:  # noqa: BLE001 - re-raised unless transient
+                transient = any(m in str(exc) for m in TRANSIENT_ML_ERRORS)
+                if not transient or attempt == tries - 1:
+                    raise
+                time.sleep(2.0 * (attempt + 1))
+        raise AssertionError("unreachable")
 
     def _wait_task(self, res: dict[str, Any], timeout: float = 120) -> dict[str, Any]:
         task_id = res.get("task_id")
@@ -373,6 +395,10 @@ class Setup:
                 self.report.add(kind[:-1], object_id, "deleted", "replaced")
 
     def run(self) -> Report:
+        try:
+            self.budget = budgets.derive(self.args.budget)
+        except ValueError as exc:
+            raise SystemExit(f"--budget: {exc}") from None
         dimension = self.args.dimension or sidecar_dimensions(self.args.sidecar)
         self._stale: list[tuple[str, str]] = []
         self.cluster_settings()
@@ -436,6 +462,15 @@ def build_parser() -> argparse.ArgumentParser:
         "the OpenSearch Dashboards at this URL, e.g. http://dashboards:5601 (env "
         "OPENSEARCH_DASHBOARDS_URL; same --user/--password/--insecure as the cluster)",
     )
+    ap.add_argument(
+        "--budget",
+        type=float,
+        default=budgets.DEFAULT_SEARCH_BUDGET_S,
+        metavar="SECONDS",
+        help="the time a client gives a hybrid-rerank search; the connectors' read timeout "
+        "and the sidecar's deadline (SIDECAR_REQUEST_TIMEOUT_S) are derived from it "
+        "(default %(default)s; docs/operations.md, Time budget)",
+    )
     ap.add_argument("--dry-run", action="store_true", help="print the bodies, change nothing")
     ap.add_argument("--json", action="store_true", help="print the report as JSON")
     return ap
@@ -452,6 +487,7 @@ def main(argv: list[str] | None = None) -> int:
                     "actions": report.actions,
                     "rerank_model_id": setup.rerank_model_id,
                     "embed_model_id": setup.embed_model_id,
+                    "budget": setup.budget.as_dict(),
                 },
                 indent=2,
             )
@@ -464,6 +500,14 @@ def main(argv: list[str] | None = None) -> int:
         report.print()
         print(
             f"rerank model: {setup.rerank_model_id}\nquery embedding model: {setup.embed_model_id}"
+        )
+        b = setup.budget
+        print(
+            f"time budget: connectors connect {b.connect_timeout_s} s, read {b.read_timeout_s} s; "
+            f"run the sidecar with SIDECAR_REQUEST_TIMEOUT_S={b.sidecar_deadline_s:g}; "
+            f"clients: {b.search_budget_s:g} s for hybrid-rerank, "
+            f"{b.one_call_search_timeout_s:g} s for hybrid or rerank "
+            f"(up to {b.max_connection} concurrent searches per node)"
         )
     return 0
 
