@@ -8,9 +8,11 @@ It applies, in order, the JSON bodies in ``index_templates/``:
 2. the ``products`` index template (``products-*``; the k-NN dimension is read from the
    sidecar) and, when the ``products`` alias does not exist yet, the index ``products-v1``
    behind it;
-3. two connectors and remote models: the sidecar's ``/v1/rerank`` (Cohere pre/post-process
-   functions) and its ``/v1/embeddings`` formatted for queries (OpenAI functions, so
-   ``neural`` queries work by ``model_id``), registered and deployed;
+3. three connectors and remote models, with the timeouts of one time budget (``--budget``,
+   ``cluster_setup.budget``): the sidecar's ``/v1/rerank`` (painless pre-process, Cohere
+   post-process), its ``/v1/embeddings`` formatted for queries (so ``neural`` queries work by
+   ``model_id``), and ``embed-leg``, the same embeddings answering the whole k-NN leg of a
+   hybrid query for the ``ml_inference`` request processor (fail-open query embedding);
 4. the search pipelines ``hybrid``, ``hybrid-rerank`` and ``rerank``;
 5. the ``ranking-sidecar-telemetry`` index template (``ranking-sidecar-telemetry-*``: the
    records the sidecar writes with ``SIDECAR_OPENSEARCH_URL`` set);
@@ -48,6 +50,9 @@ from cluster_setup.pipelines import PIPELINES, set_weights
 from cluster_setup.state import TEMPLATE_NAME, SetupState, read_state, template_path, with_state
 
 TELEMETRY_TEMPLATE = "ranking-sidecar-telemetry"
+#: the connector + model pairs, from ``index_templates/connector.ROLE.json`` and
+#: ``model.ROLE.json``; their ids are kept per role (``cluster_setup.state``)
+ROLES = ("rerank", "embed", "embed-leg")
 ALIAS = TEMPLATE_NAME
 #: what ML Commons answers while a fresh node is still making its master key / config index
 TRANSIENT_ML_ERRORS = ("Fetching master key timed out", "no_shard_available_action_exception")
@@ -360,7 +365,7 @@ class Setup:
             time.sleep(0.5)
         raise SystemExit(f"ML Commons task {task_id} did not finish in {timeout:.0f}s")
 
-    def pipelines(self, rerank_model_id: str) -> None:
+    def pipelines(self, rerank_model_id: str, embed_leg_model_id: str) -> None:
         weights = [float(w) for w in self.args.weights.split(",")]
         if len(weights) != 2 or abs(sum(weights) - 1.0) > 1e-6 or min(weights) < 0:
             raise SystemExit(
@@ -368,7 +373,8 @@ class Setup:
             )
         for name in PIPELINES:
             body = load_body(f"pipeline.{name}.json")
-            body = set_weights(substitute(body, {"RERANK_MODEL_ID": rerank_model_id}), weights)
+            ids = {"RERANK_MODEL_ID": rerank_model_id, "EMBED_LEG_MODEL_ID": embed_leg_model_id}
+            body = set_weights(substitute(body, ids), weights)
             body = stamp(body)
             self.show(f"PUT /_search/pipeline/{name}", body)
             try:
@@ -408,11 +414,10 @@ class Setup:
             "SIDECAR_API_KEY": self.args.sidecar_api_key,
         }
         state = {
-            role: self.connector_and_model(role, values, saved.get(role, {}))
-            for role in ("rerank", "embed")
+            role: self.connector_and_model(role, values, saved.get(role, {})) for role in ROLES
         }
         self.index_template(dimension, state)
-        self.pipelines(state["rerank"]["model_id"])
+        self.pipelines(state["rerank"]["model_id"], state["embed-leg"]["model_id"])
         self.telemetry_template()
         if not self.dry:
             self.cleanup()
@@ -420,6 +425,7 @@ class Setup:
             self.dashboards()
         self.rerank_model_id = state["rerank"]["model_id"]
         self.embed_model_id = state["embed"]["model_id"]
+        self.embed_leg_model_id = state["embed-leg"]["model_id"]
         return self.report
 
 
@@ -487,6 +493,7 @@ def main(argv: list[str] | None = None) -> int:
                     "actions": report.actions,
                     "rerank_model_id": setup.rerank_model_id,
                     "embed_model_id": setup.embed_model_id,
+                    "embed_leg_model_id": setup.embed_leg_model_id,
                     "budget": setup.budget.as_dict(),
                 },
                 indent=2,
@@ -500,6 +507,7 @@ def main(argv: list[str] | None = None) -> int:
         report.print()
         print(
             f"rerank model: {setup.rerank_model_id}\nquery embedding model: {setup.embed_model_id}"
+            f"\nquery embedding (k-NN leg) model: {setup.embed_leg_model_id}"
         )
         b = setup.budget
         print(

@@ -1,5 +1,5 @@
 """What ``sidecar-setup`` records in the ``products`` index template's ``_meta.setup_state``:
-the ids of the connectors and models it made, per role (``rerank``, ``embed``).
+the ids of the connectors and models it made, per role (``rerank``, ``embed``, ``embed-leg``).
 
 The template is cluster state, read in real time (unlike the ML indices' search, which lags
 a refresh behind), so a re-run of the setup finds its own objects there, and every client
@@ -15,7 +15,7 @@ from typing import Any
 #: the index template (and the alias of the catalog it covers) the state is kept in
 TEMPLATE_NAME = "products"
 
-#: role ("rerank", "embed") -> {"connector_id": ..., "model_id": ...}
+#: role ("rerank", "embed", "embed-leg") -> {"connector_id": ..., "model_id": ...}
 SetupState = dict[str, dict[str, str]]
 
 
