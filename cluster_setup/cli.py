@@ -8,13 +8,15 @@ It applies, in order, the JSON bodies in ``index_templates/``:
 2. the ``products`` index template (``products-*``; the k-NN dimension is read from the
    sidecar) and, when the ``products`` alias does not exist yet, the index ``products-v1``
    behind it;
-3. three connectors and remote models: the sidecar's ``/v1/rerank`` (Cohere pre/post-process
-   functions), its ``/v1/embeddings`` formatted for queries (OpenAI functions, so
-   ``neural`` queries work by ``model_id``) and its ``/v1/understand`` (query translation,
-   read by an ``ml_inference`` request processor), registered and deployed;
-4. the search pipelines ``hybrid`` and ``hybrid-rerank`` (query translated first),
-   ``hybrid-untranslated`` and ``hybrid-untranslated-rerank`` (without), ``translate`` (a
-   plain BM25 body translated) and ``rerank``;
+3. four connectors and remote models, with the timeouts of one time budget (``--budget``,
+   ``cluster_setup.budget``): the sidecar's ``/v1/rerank`` (painless pre-process, Cohere
+   post-process), its ``/v1/embeddings`` formatted for queries (so ``neural`` queries work by
+   ``model_id``), ``embed-leg``, the same embeddings answering the whole k-NN leg of a
+   hybrid query for an ``ml_inference`` request processor (fail-open query embedding), and
+   its ``/v1/understand`` (query translation, read by an ``ml_inference`` request processor);
+4. the search pipelines ``hybrid`` and ``hybrid-rerank`` (query translated, then embedded
+   fail-open), ``hybrid-untranslated`` and ``hybrid-untranslated-rerank`` (without the
+   translation), ``translate`` (a plain BM25 body translated) and ``rerank``;
 5. the ``ranking-sidecar-telemetry`` index template (``ranking-sidecar-telemetry-*``: the
    records the sidecar writes with ``SIDECAR_OPENSEARCH_URL`` set);
 6. with ``--dashboards URL``, the OpenSearch Dashboards saved objects of
@@ -43,6 +45,7 @@ import urllib.request
 from dataclasses import dataclass, field
 from typing import Any
 
+from cluster_setup import budget as budgets
 from cluster_setup.bodies import TEMPLATES, digest, load_body, stamp, stamped_digest, substitute
 from cluster_setup.client import add_connection_args, client_from_args
 from cluster_setup.dashboards import DASHBOARDS_FILE, import_dashboards
@@ -50,9 +53,12 @@ from cluster_setup.pipelines import PIPELINES, set_weights
 from cluster_setup.state import TEMPLATE_NAME, SetupState, read_state, template_path, with_state
 
 TELEMETRY_TEMPLATE = "ranking-sidecar-telemetry"
+#: the connector + model pairs, from ``index_templates/connector.ROLE.json`` and
+#: ``model.ROLE.json``; their ids are kept per role (``cluster_setup.state``)
+ROLES = ("rerank", "embed", "embed-leg", "translate")
 ALIAS = TEMPLATE_NAME
-#: the connector + model pairs, each from ``connector.ROLE.json`` and ``model.ROLE.json``
-ROLES = ("rerank", "embed", "translate")
+#: what ML Commons answers while a fresh node is still making its master key / config index
+TRANSIENT_ML_ERRORS = ("Fetching master key timed out", "no_shard_available_action_exception")
 
 
 def trusted_regex(sidecar_url: str) -> str:
@@ -125,7 +131,8 @@ class Setup:
     def create_connector(self, connector: dict[str, Any], wait_s: float = 120.0) -> str:
         """ML Commons encrypts credentials with a master key that the first connector of a
         fresh cluster creates in its config index; on a busy node that answers HTTP 500
-        "Fetching master key timed out" for a while. Only that answer is retried."""
+        "Fetching master key timed out" (or 503 ``no_shard_available_action_exception``) for a
+        while. Only those answers are retried."""
         from opensearchpy.exceptions import TransportError
 
         deadline = time.monotonic() + wait_s
@@ -134,7 +141,8 @@ class Setup:
                 res = self.req("POST", "/_plugins/_ml/connectors/_create", connector)
                 return str(res["connector_id"])
             except TransportError as exc:
-                if "master key" not in f"{exc} {exc.info}" or time.monotonic() > deadline:
+                said = f"{exc} {exc.info}"
+                if not any(m in said for m in TRANSIENT_ML_ERRORS) or time.monotonic() > deadline:
                     raise
                 print("ML Commons: the master key is not ready yet, retrying ...", file=sys.stderr)
                 time.sleep(3)
@@ -196,11 +204,16 @@ class Setup:
         body["template"]["mappings"]["properties"]["embedding"]["dimension"] = dimension
         want = digest(body)
         body["_meta"]["setup_digest"] = want
+        body["_meta"]["search_budget"] = self.budget.as_dict()
         body = with_state(body, state)
         self.show(f"PUT {template_path()}", body)
         current = self._template()
         meta = (current or {}).get("_meta", {})
-        if meta.get("setup_digest") == want and read_state(current) == state:
+        if (
+            meta.get("setup_digest") == want
+            and read_state(current) == state
+            and meta.get("search_budget") == self.budget.as_dict()
+        ):
             self.report.add("index-template", TEMPLATE_NAME, "unchanged", f"dimension {dimension}")
         else:
             if not self.dry:
@@ -289,7 +302,8 @@ class Setup:
         self, role: str, values: dict[str, str], saved: dict[str, str]
     ) -> dict[str, str]:
         """Ensure this role's connector and deployed model; returns their ids."""
-        connector = stamp(substitute(load_body(f"connector.{role}.json"), values))
+        connector = budgets.apply(load_body(f"connector.{role}.json"), self.budget)
+        connector = stamp(substitute(connector, values))
         name = connector["name"]
         self.show(f"POST /_plugins/_ml/connectors/_create ({role})", connector)
         want = stamped_digest(connector["description"])
@@ -358,7 +372,9 @@ class Setup:
             time.sleep(0.5)
         raise SystemExit(f"ML Commons task {task_id} did not finish in {timeout:.0f}s")
 
-    def pipelines(self, rerank_model_id: str, translate_model_id: str) -> None:
+    def pipelines(
+        self, rerank_model_id: str, translate_model_id: str, embed_leg_model_id: str
+    ) -> None:
         weights = [float(w) for w in self.args.weights.split(",")]
         if len(weights) != 2 or abs(sum(weights) - 1.0) > 1e-6 or min(weights) < 0:
             raise SystemExit(
@@ -366,7 +382,11 @@ class Setup:
             )
         for name in PIPELINES:
             body = load_body(f"pipeline.{name}.json")
-            ids = {"RERANK_MODEL_ID": rerank_model_id, "TRANSLATE_MODEL_ID": translate_model_id}
+            ids = {
+                "RERANK_MODEL_ID": rerank_model_id,
+                "TRANSLATE_MODEL_ID": translate_model_id,
+                "EMBED_LEG_MODEL_ID": embed_leg_model_id,
+            }
             body = set_weights(substitute(body, ids), weights)
             body = stamp(body)
             self.show(f"PUT /_search/pipeline/{name}", body)
@@ -394,6 +414,10 @@ class Setup:
                 self.report.add(kind[:-1], object_id, "deleted", "replaced")
 
     def run(self) -> Report:
+        try:
+            self.budget = budgets.derive(self.args.budget)
+        except ValueError as exc:
+            raise SystemExit(f"--budget: {exc}") from None
         dimension = self.args.dimension or sidecar_dimensions(self.args.sidecar)
         self._stale: list[tuple[str, str]] = []
         self.cluster_settings()
@@ -406,7 +430,11 @@ class Setup:
             role: self.connector_and_model(role, values, saved.get(role, {})) for role in ROLES
         }
         self.index_template(dimension, state)
-        self.pipelines(state["rerank"]["model_id"], state["translate"]["model_id"])
+        self.pipelines(
+            state["rerank"]["model_id"],
+            state["translate"]["model_id"],
+            state["embed-leg"]["model_id"],
+        )
         self.telemetry_template()
         if not self.dry:
             self.cleanup()
@@ -415,6 +443,7 @@ class Setup:
         self.rerank_model_id = state["rerank"]["model_id"]
         self.embed_model_id = state["embed"]["model_id"]
         self.translate_model_id = state["translate"]["model_id"]
+        self.embed_leg_model_id = state["embed-leg"]["model_id"]
         return self.report
 
 
@@ -457,6 +486,15 @@ def build_parser() -> argparse.ArgumentParser:
         "the OpenSearch Dashboards at this URL, e.g. http://dashboards:5601 (env "
         "OPENSEARCH_DASHBOARDS_URL; same --user/--password/--insecure as the cluster)",
     )
+    ap.add_argument(
+        "--budget",
+        type=float,
+        default=budgets.DEFAULT_SEARCH_BUDGET_S,
+        metavar="SECONDS",
+        help="the time a client gives a hybrid-rerank search; the connectors' read timeout "
+        "and the sidecar's deadline (SIDECAR_REQUEST_TIMEOUT_S) are derived from it "
+        "(default %(default)s; docs/operations.md, Time budget)",
+    )
     ap.add_argument("--dry-run", action="store_true", help="print the bodies, change nothing")
     ap.add_argument("--json", action="store_true", help="print the report as JSON")
     return ap
@@ -474,6 +512,8 @@ def main(argv: list[str] | None = None) -> int:
                     "rerank_model_id": setup.rerank_model_id,
                     "embed_model_id": setup.embed_model_id,
                     "translate_model_id": setup.translate_model_id,
+                    "embed_leg_model_id": setup.embed_leg_model_id,
+                    "budget": setup.budget.as_dict(),
                 },
                 indent=2,
             )
@@ -486,7 +526,16 @@ def main(argv: list[str] | None = None) -> int:
         report.print()
         print(
             f"rerank model: {setup.rerank_model_id}\nquery embedding model: {setup.embed_model_id}"
+            f"\nquery embedding (k-NN leg) model: {setup.embed_leg_model_id}"
             f"\nquery translation model: {setup.translate_model_id}"
+        )
+        b = setup.budget
+        print(
+            f"time budget: connectors connect {b.connect_timeout_s} s, read {b.read_timeout_s} s; "
+            f"run the sidecar with SIDECAR_REQUEST_TIMEOUT_S={b.sidecar_deadline_s:g}; "
+            f"clients: {b.search_budget_s:g} s for hybrid-rerank, "
+            f"{b.one_call_search_timeout_s:g} s for hybrid or rerank "
+            f"(up to {b.max_connection} concurrent searches per node)"
         )
     return 0
 

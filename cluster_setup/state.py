@@ -1,5 +1,5 @@
 """What ``sidecar-setup`` records in the ``products`` index template's ``_meta.setup_state``:
-the ids of the connectors and models it made, per role (``rerank``, ``embed``,
+the ids of the connectors and models it made, per role (``rerank``, ``embed``, ``embed-leg``,
 ``translate``).
 
 The template is cluster state, read in real time (unlike the ML indices' search, which lags
@@ -16,7 +16,7 @@ from typing import Any
 #: the index template (and the alias of the catalog it covers) the state is kept in
 TEMPLATE_NAME = "products"
 
-#: role ("rerank", "embed", "translate") -> {"connector_id": ..., "model_id": ...}
+#: role ("rerank", "embed", "embed-leg", "translate") -> {"connector_id": ..., "model_id": ...}
 SetupState = dict[str, dict[str, str]]
 
 

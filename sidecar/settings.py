@@ -258,8 +258,10 @@ class BatchingSettings(BaseModel):
         10.0,
         gt=0,
         description=(
-            "deadline of one request, in seconds (keep it below the connector's `read_timeout`, "
-            "30 s)"
+            "deadline of one request, in seconds (document embeddings for the ingest included); "
+            "for the sidecar that serves searches, below the connectors' `read_timeout`: "
+            "`sidecar-setup` prints the value for its `--budget` (7.5 for the default 20 s; "
+            "docs/operations.md, Time budget)"
         ),
     )
     load_timeout_s: float = Field(

@@ -22,7 +22,9 @@ from typing import Any
 import pytest
 from opensearchpy.exceptions import ConflictError
 
+from cluster_setup import budget as budgets
 from cluster_setup.bodies import load_body, substitute
+from cluster_setup.budget import Budget
 from cluster_setup.client import make_client
 from ingest.catalog import normalize
 from ingest.loader import SidecarEmbedder, load_products
@@ -131,20 +133,31 @@ def run_setup(
     )
 
 
-@contextlib.contextmanager
-def rerank_pipeline_to(client: Any, sidecar_url: str, name: str) -> Iterator[str]:
-    """A hybrid-rerank search pipeline ``name`` whose rerank step calls another sidecar
-    through a connector and model of its own (as sidecar-setup wires the main one); removed
-    afterwards."""
-    req = client.transport.perform_request
+def trust(client: Any, url: str) -> None:
+    """Let ML Commons call ``url``'s origin (as sidecar-setup does for the sidecar)."""
     settings = client.cluster.get_settings(flat_settings=True, include_defaults=True)
     key = "plugins.ml_commons.trusted_connector_endpoints_regex"
     current = {**settings["defaults"], **settings["persistent"]}.get(key) or []
-    origin = "^" + sidecar_url.replace(".", "\\.") + "/.*$"
-    client.cluster.put_settings(body={"persistent": {key: [*current, origin]}})
-    connector = substitute(
-        load_body("connector.rerank.json"),
-        {"SIDECAR_URL": sidecar_url, "SIDECAR_API_KEY": SIDECAR_KEY},
+    origin = "^" + url.replace(".", "\\.") + "/.*$"
+    if origin not in current:
+        client.cluster.put_settings(body={"persistent": {key: [*current, origin]}})
+
+
+@contextlib.contextmanager
+def remote_model(
+    client: Any, url: str, name: str, role: str = "rerank", budget: Budget = budgets.DEFAULT
+) -> Iterator[str]:
+    """A connector ``index_templates/connector.ROLE.json`` to ``url`` (with ``budget``'s
+    timeouts) and a deployed remote model on it, as sidecar-setup wires the main ones;
+    yields the model id; removed afterwards."""
+    req = client.transport.perform_request
+    trust(client, url)
+    connector = budgets.apply(
+        substitute(
+            load_body(f"connector.{role}.json"),
+            {"SIDECAR_URL": url, "SIDECAR_API_KEY": SIDECAR_KEY},
+        ),
+        budget,
     )
     connector["name"] = name
     cid = req("POST", "/_plugins/_ml/connectors/_create", body=connector)["connector_id"]
@@ -161,12 +174,9 @@ def rerank_pipeline_to(client: Any, sidecar_url: str, name: str) -> Iterator[str
             model_id = model_id or task["model_id"]
             break
         time.sleep(0.5)
-    pipeline = substitute(load_body("pipeline.hybrid-rerank.json"), {"RERANK_MODEL_ID": model_id})
-    req("PUT", f"/_search/pipeline/{name}", body=pipeline)
     try:
-        yield name
+        yield model_id
     finally:
-        req("DELETE", f"/_search/pipeline/{name}")
         req("POST", f"/_plugins/_ml/models/{model_id}/_undeploy")
         req("DELETE", f"/_plugins/_ml/models/{model_id}")
         # ML Commons 2.19 looks for models still using a connector with a *match* query on
@@ -177,6 +187,28 @@ def rerank_pipeline_to(client: Any, sidecar_url: str, name: str) -> Iterator[str
             req("DELETE", f"/_plugins/_ml/connectors/{cid}")
         except ConflictError as exc:
             print(f"\n[opensearch] connector {cid} kept: {exc.info}")
+
+
+@contextlib.contextmanager
+def rerank_pipeline_to(
+    client: Any, sidecar_url: str, name: str, budget: Budget = budgets.DEFAULT
+) -> Iterator[str]:
+    """A hybrid-rerank search pipeline ``name`` whose rerank step calls another sidecar
+    through a connector and model of its own (as sidecar-setup wires the main one); removed
+    afterwards."""
+    req = client.transport.perform_request
+    with remote_model(client, sidecar_url, name, "rerank", budget) as model_id:
+        pipeline = substitute(
+            load_body("pipeline.rerank.json"), {"RERANK_MODEL_ID": model_id}
+        )
+        pipeline["phase_results_processors"] = load_body("pipeline.hybrid.json")[
+            "phase_results_processors"
+        ]
+        req("PUT", f"/_search/pipeline/{name}", body=pipeline)
+        try:
+            yield name
+        finally:
+            req("DELETE", f"/_search/pipeline/{name}")
 
 
 @pytest.fixture(scope="session")

@@ -2,10 +2,13 @@
 nothing mocked): what the searcher sees, what the ingest sees, how long recovery takes.
 
 Searches use a hybrid query with a precomputed vector, so the only sidecar call in the
-search path is the rerank (the one that may fail open)."""
+search path is the rerank (the one that may fail open). The connectors here get a short time
+budget (cluster_setup.budget, 8 s: connect 1 s, read 3 s, sidecar deadline 1.5 s) so that
+transport faults (a frozen sidecar, a port that never answers, a refused port) end quickly."""
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import signal
@@ -13,19 +16,25 @@ import subprocess
 import sys
 import threading
 import time
+from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
 import pytest
 import requests
 
-from cluster_setup import queries
+from cluster_setup import budget, queries
+from cluster_setup.bodies import load_body, substitute
 from ingest.loader import SidecarEmbedder
 from sidecar.launcher import SidecarProcess, is_ready
-from tests.opensearch.conftest import AUTH, SIDECAR_KEY, rerank_pipeline_to
+from tests.opensearch.conftest import AUTH, SIDECAR_KEY, remote_model, rerank_pipeline_to
 from tests.opensearch.test_ingest import chorus_products, ids_in, write_jsonl
+from tests.upstreams import BlackHole, refused_url
 
-DEADLINE_S = 1.5
+#: the short budget of these tests: 8 s for a search, read timeout 3 s, sidecar deadline 1.5 s
+SHORT = budget.derive(8)
+DEADLINE_S = SHORT.sidecar_deadline_s
 
 
 def report(what: str, **facts: Any) -> None:
@@ -69,7 +78,15 @@ def faulty(client, wired, catalog, tmp_path_factory) -> Any:
     f = Faulty(client, tmp_path_factory.mktemp("faults"))
     f.start()
     # ML Commons calls this second sidecar through a pipeline of its own
-    with rerank_pipeline_to(client, f.proc.url, "faulty-hybrid-rerank"):
+    with rerank_pipeline_to(client, f.proc.url, "faulty-hybrid-rerank", SHORT):
+        # the first call through a freshly deployed model is slow (ML Commons sets up its
+        # client): make it here, not in the first test's timing
+        warm = {"hybrid": {"queries": [queries.bm25("mouse"), {"match_all": {}}]}}
+        client.search(
+            index="products",
+            body=queries.search_body(warm, "mouse"),
+            params={"search_pipeline": "faulty-hybrid-rerank"},
+        )
         yield f
         f.proc.stop()
 
@@ -273,3 +290,261 @@ def test_fault_opensearch_restarted_during_ingest(sidecar, wired, tmp_path) -> N
 
         if node.run_dir is not None:
             shutil.rmtree(node.run_dir, ignore_errors=True)
+
+
+# -- transport faults under load -----------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def dead_ends(client, wired, catalog) -> Iterator[dict[str, str]]:
+    """hybrid-rerank pipelines whose rerank calls a black hole and a refused port."""
+    hole = BlackHole()
+    with (
+        rerank_pipeline_to(client, hole.url, "blackhole-hybrid-rerank", SHORT) as black,
+        rerank_pipeline_to(client, refused_url(), "refused-hybrid-rerank", SHORT) as refused,
+    ):
+        yield {"blackhole": black, "refused": refused, "frozen": "faulty-hybrid-rerank"}
+    hole.close()
+
+
+def timed_search(
+    url: str, body: dict[str, Any], pipeline: str, timeout: float
+) -> tuple[int, list[str], list[float], float]:
+    """(HTTP status, ids, scores, seconds) of one search over plain HTTP; status -1 when the
+    client gave up."""
+    started = time.monotonic()
+    try:
+        r = requests.post(
+            f"{url}/products/_search",
+            params={"search_pipeline": pipeline},
+            json=body,
+            timeout=timeout,
+        )
+    except requests.RequestException:
+        return -1, [], [], time.monotonic() - started
+    took = time.monotonic() - started
+    if r.status_code != 200:
+        return r.status_code, [], [], took
+    hits = r.json()["hits"]["hits"]
+    return 200, [h["_id"] for h in hits], [h["_score"] for h in hits], took
+
+
+def concurrently(n: int, search: Callable[[], Any]) -> list[Any]:
+    with ThreadPoolExecutor(n) as pool:
+        return list(pool.map(lambda _: search(), range(n)))
+
+
+class Frozen:
+    """SIGSTOP / SIGCONT of a sidecar's whole process group (gunicorn master and workers)."""
+
+    def __init__(self, proc: SidecarProcess) -> None:
+        self.pgid = os.getpgid(proc.pid or 0)
+
+    def __enter__(self) -> Frozen:
+        os.killpg(self.pgid, signal.SIGSTOP)
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        os.killpg(self.pgid, signal.SIGCONT)
+        self.resumed = time.monotonic()
+
+
+@pytest.mark.parametrize("fault", ["frozen", "blackhole", "refused"])
+def test_transport_fault_under_load_answers_in_recall_order_within_the_budget(
+    opensearch_url, client, faulty, dead_ends, search_body, fault
+) -> None:
+    status, hybrid, hybrid_scores, _ = timed_search(
+        opensearch_url, search_body, "hybrid", SHORT.search_budget_s
+    )
+    assert status == 200
+    pipeline = dead_ends[fault]
+
+    def search() -> tuple[int, list[str], list[float], float]:
+        return timed_search(opensearch_url, search_body, pipeline, SHORT.search_budget_s + 10)
+
+    freeze = Frozen(faulty.proc)
+    if fault == "frozen":
+        with freeze:
+            results = concurrently(8, search)
+    else:
+        results = concurrently(8, search)
+    failed = [r for r in results if r[0] != 200]
+    times = [r[3] for r in results]
+    assert not failed, failed[:3]
+    assert all(r[1] == hybrid for r in results)  # the recall (hybrid) order
+    assert all(r[2] == hybrid_scores for r in results)  # and its scores: no rerank
+    assert max(times) < SHORT.search_budget_s
+    facts: dict[str, Any] = {
+        "searches": "8/8 ok in hybrid order",
+        "fastest_s": round(min(times), 2),
+        "slowest_s": round(max(times), 2),
+        "read_timeout_s": SHORT.read_timeout_s,
+    }
+    if fault == "frozen":
+        # recovery: the first search after SIGCONT that is reranked again
+        for _ in range(60):
+            status, got, scores, took = search()
+            if status == 200 and scores != hybrid_scores:
+                break
+        else:
+            pytest.fail("no reranked search within 60 tries after SIGCONT")
+        facts["reranked_again_after_s"] = round(time.monotonic() - freeze.resumed, 2)
+    else:
+        status, got, scores, took = timed_search(
+            opensearch_url, search_body, "faulty-hybrid-rerank", SHORT.search_budget_s
+        )
+        assert status == 200 and scores != hybrid_scores  # the node kept no bad state
+    report(f"rerank to a {fault} sidecar, 8 concurrent searches", **facts)
+
+
+# -- the query-embedding leg fails open -------------------------------------------------------
+
+
+@contextlib.contextmanager
+def fail_open_pipeline(client: Any, url: str, name: str) -> Iterator[str]:
+    """A pipeline like sidecar-setup's ``hybrid-rerank``, with its embed-leg and rerank
+    models of its own calling ``url`` (with the short budget)."""
+    body = load_body("pipeline.hybrid-rerank.json")
+    with (
+        remote_model(client, url, f"{name}-leg", "embed-leg", SHORT) as leg_id,
+        remote_model(client, url, f"{name}-rerank", "rerank", SHORT) as rerank_id,
+    ):
+        body = substitute(body, {"EMBED_LEG_MODEL_ID": leg_id, "RERANK_MODEL_ID": rerank_id})
+        client.transport.perform_request("PUT", f"/_search/pipeline/{name}", body=body)
+        try:
+            yield name
+        finally:
+            client.transport.perform_request("DELETE", f"/_search/pipeline/{name}")
+
+
+@pytest.fixture(scope="module")
+def leg_pipelines(client, faulty) -> Iterator[dict[str, str]]:
+    """Fail-open hybrid-rerank pipelines to the faulty sidecar and to a refused port, and
+    ``bm25-only``: the normalization alone (what the placeholder leg gives)."""
+    norm = {
+        "phase_results_processors": load_body("pipeline.hybrid.json")["phase_results_processors"]
+    }
+    client.transport.perform_request("PUT", "/_search/pipeline/bm25-only", body=norm)
+    with (
+        fail_open_pipeline(client, faulty.proc.url, "faulty-fail-open") as frozen,
+        fail_open_pipeline(client, refused_url(), "refused-fail-open") as refused,
+    ):
+        yield {"frozen": frozen, "refused": refused}
+    client.transport.perform_request("DELETE", "/_search/pipeline/bm25-only")
+
+
+def test_fail_open_body_is_the_neural_hybrid_when_healthy(opensearch_url, wired) -> None:
+    """The new hybrid body through sidecar-setup's pipelines gives the neural body's ids and
+    scores, and the old neural body passes through those pipelines unchanged."""
+    text = "wireless mouse"
+    new = queries.hybrid_body(text)
+    old = queries.neural_hybrid_body(text, wired["embed_model_id"])
+    for pipeline in ("hybrid", "hybrid-rerank"):
+        a = timed_search(opensearch_url, new, pipeline, 60)
+        b = timed_search(opensearch_url, old, pipeline, 60)
+        assert a[0] == b[0] == 200
+        assert a[1] == b[1], pipeline
+        assert a[2] == pytest.approx(b[2], abs=1e-5), pipeline
+
+
+@pytest.mark.parametrize("fault", ["frozen", "refused"])
+def test_query_embedding_fault_under_load_answers_from_bm25_within_the_budget(
+    opensearch_url, faulty, leg_pipelines, fault
+) -> None:
+    text = "wireless mouse"
+    body = queries.hybrid_body(text)
+    placeholder = {k: v for k, v in body.items() if k != "ext"}
+    status, bm25_ids, bm25_scores, _ = timed_search(opensearch_url, placeholder, "bm25-only", 30)
+    assert status == 200 and bm25_ids
+    pipeline = leg_pipelines[fault]
+    if fault == "frozen":  # before the fault: the k-NN leg and the rerank ran
+        status, healthy, healthy_scores, _ = timed_search(opensearch_url, body, pipeline, 30)
+        assert status == 200 and healthy_scores != bm25_scores
+
+    def search() -> tuple[int, list[str], list[float], float]:
+        return timed_search(opensearch_url, body, pipeline, SHORT.search_budget_s + 10)
+
+    freeze = Frozen(faulty.proc)
+    if fault == "frozen":
+        with freeze:
+            results = concurrently(8, search)
+    else:
+        results = concurrently(8, search)
+    failed = [r for r in results if r[0] != 200]
+    times = [r[3] for r in results]
+    assert not failed, failed[:3]
+    assert all(r[1] == bm25_ids for r in results)  # BM25 alone, in its order
+    assert all(r[2] == pytest.approx(bm25_scores) for r in results)
+    assert max(times) < SHORT.search_budget_s
+    facts: dict[str, Any] = {
+        "searches": "8/8 ok in BM25 order",
+        "fastest_s": round(min(times), 2),
+        "slowest_s": round(max(times), 2),
+        "read_timeout_s": SHORT.read_timeout_s,
+    }
+    if fault == "frozen":
+        for _ in range(60):
+            status, got, scores, _ = search()
+            if status == 200 and got == healthy:
+                break
+        else:
+            pytest.fail("no hybrid + reranked search within 60 tries after SIGCONT")
+        facts["hybrid_and_reranked_again_after_s"] = round(time.monotonic() - freeze.resumed, 2)
+    report(f"query embedding + rerank to a {fault} sidecar, 8 concurrent searches", **facts)
+
+
+# -- the connection pool: 64 concurrent searches vs max_connection 32 -------------------------
+
+
+def test_64_concurrent_searches_to_a_black_hole_fail_open_in_two_waves(
+    opensearch_url, dead_ends, search_body
+) -> None:
+    """Calls beyond the pool's 32 connections wait for one (at most 10 s, the acquire
+    timeout): a dead sidecar costs about ceil(64/32) x read timeout, and no search fails."""
+    status, hybrid, _, _ = timed_search(opensearch_url, search_body, "hybrid", 30)
+    assert status == 200
+    results = concurrently(
+        64, lambda: timed_search(opensearch_url, search_body, dead_ends["blackhole"], 30)
+    )
+    failed = [r for r in results if r[0] != 200]
+    times = sorted(r[3] for r in results)
+    assert not failed, failed[:3]
+    assert all(r[1] == hybrid for r in results)
+    waves = -(-64 // SHORT.max_connection)
+    assert times[-1] < waves * SHORT.read_timeout_s + 3.0
+    report(
+        "rerank to a black hole, 64 concurrent searches, max_connection 32",
+        searches="64/64 ok in hybrid order",
+        fastest_s=round(times[0], 2),
+        p50_s=round(times[32], 2),
+        slowest_s=round(times[-1], 2),
+        read_timeout_s=SHORT.read_timeout_s,
+    )
+
+
+def test_64_concurrent_fail_open_hybrid_rerank_searches_on_the_real_sidecar(
+    opensearch_url, wired, catalog
+) -> None:
+    """sidecar-setup's own pipelines and the default budget, the CPU sidecar: no search
+    fails (slow reranks fall back to the recall order inside the sidecar's deadline)."""
+    texts = ["wireless mouse", "phone case", "laptop", "usb stick"]
+    bodies = [queries.hybrid_body(texts[i % len(texts)]) for i in range(64)]
+    with ThreadPoolExecutor(64) as pool:
+        results = list(
+            pool.map(
+                lambda b: timed_search(
+                    opensearch_url, b, "hybrid-rerank", budget.DEFAULT.search_budget_s + 30
+                ),
+                bodies,
+            )
+        )
+    failed = [r for r in results if r[0] != 200]
+    times = sorted(r[3] for r in results)
+    assert not failed, failed[:3]
+    assert all(r[1] for r in results)
+    report(
+        "64 concurrent hybrid-rerank searches, real CPU sidecar, default budget",
+        searches=f"{len(results) - len(failed)}/64 ok",
+        p50_s=round(times[32], 2),
+        slowest_s=round(times[-1], 2),
+    )
