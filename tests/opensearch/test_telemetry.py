@@ -136,7 +136,8 @@ def pipeline_to_recording(client: Any, wired: dict[str, Any], recording: str) ->
 def test_searches_through_a_pipeline_are_recorded(
     client: Any, wired: dict[str, Any], catalog: dict[str, Any], pipeline_to_recording: str
 ) -> None:
-    body = queries.hybrid_body("无线鼠标", wired["embed_model_id"], size=10)
+    # this pipeline has no query-embedding processor: the neural form embeds the text itself
+    body = queries.neural_hybrid_body("无线鼠标", wired["embed_model_id"], size=10)
     res = client.search(
         index="products", body=body, params={"search_pipeline": pipeline_to_recording}
     )
