@@ -205,6 +205,9 @@ class Engine:
         for b in (self._rerank_batcher, self._embed_batcher):
             if b is not None:
                 b.close()
+        closer = getattr(self.reranker, "close", None)
+        if closer is not None:
+            closer()
 
     # -- rerank --------------------------------------------------------------------------
     def rerank(

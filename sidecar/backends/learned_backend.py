@@ -179,3 +179,7 @@ class LearnedReranker:
 
     def activate(self, raw: float) -> float:
         return sigmoid(raw)
+
+    def close(self) -> None:
+        """Stop the translator's dictionary helpers (a subprocess per Apertium pair)."""
+        self.featurizer.translator.close()
