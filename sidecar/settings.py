@@ -211,6 +211,14 @@ class RankerSettings(BaseModel):
             "words with; empty = the one trained with the model (`<model>.vocab.npz`)"
         ),
     )
+    ranker_threads: int = Field(
+        1,
+        ge=1,
+        description=(
+            "threads for each of the learned reranker's query encoders (e5, USE): a query is a "
+            "few tokens, so requests run side by side rather than one on all cores"
+        ),
+    )
     vector_cache_mb: int = Field(
         64,
         ge=0,

