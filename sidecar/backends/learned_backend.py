@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import logging
 import threading
+import weakref
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -136,6 +137,8 @@ class LearnedReranker:
         self.max_length = NATIVE_MAX_TOKENS
         #: the models whose document vectors it reads from the engine's cache
         self.vector_models = (featurizer.e5_name, USE_NAME)
+        # the translator's dictionary subprocesses end with the reranker, closed or not
+        self._closer = weakref.finalize(self, featurizer.translator.close)
         #: for the pair path (the probe, a batch without a window): a private cache
         self._pairs_cache = VectorCache(8 << 20)
         self._predict_lock = threading.Lock()
@@ -183,4 +186,4 @@ class LearnedReranker:
 
     def close(self) -> None:
         """Stop the translator's dictionary helpers (a subprocess per Apertium pair)."""
-        self.featurizer.translator.close()
+        self._closer()

@@ -40,7 +40,8 @@ def test_documents_in_recall_order_blend_with_it_by_the_setting(client) -> None:
     assert "recall_weight" not in meta0  # a plain request: the model's own scores
     assert model == scores(client, recall_weight=0.0)[0]
     blended, meta = scores(client, in_recall_order=True)
-    assert meta["recall_weight"] == TUNED_RECALL_WEIGHT == recall_weight(Settings())
+    default = recall_weight(Settings(rerank_backend="embedding"))
+    assert meta["recall_weight"] == TUNED_RECALL_WEIGHT == default
     assert blended == pytest.approx(blend_with_recall(model, TUNED_RECALL_WEIGHT))
     assert max(range(4), key=lambda i: blended[i]) == 1  # the mouse still wins
 
