@@ -20,10 +20,12 @@ from sidecar.backends.base import (
     Pair,
     Prepared,
     Reranker,
+    WindowReranker,
     check_scores,
 )
 from sidecar.metrics import Metrics
-from sidecar.scoring.batcher import MicroBatcher
+from sidecar.ranker.vectors import VectorCache
+from sidecar.scoring.batcher import DeadlineExceeded, MicroBatcher
 from sidecar.scoring.cache import ScoreCache, pair_key
 from sidecar.scoring.language import LanguageDetector
 from sidecar.settings import Settings
@@ -76,6 +78,8 @@ class Engine:
         self.settings = settings
         self.metrics = metrics
         self.cache = ScoreCache(settings.cache_size)
+        #: document vectors of the window rerankers (SIDECAR_VECTOR_CACHE_MB)
+        self.vectors = VectorCache(settings.vector_cache_mb << 20, metrics.vector_meter())
         self.languages = LanguageDetector()
         self._loader = loader
         self._ready = threading.Event()
@@ -122,6 +126,8 @@ class Engine:
                     **common,  # type: ignore[arg-type]
                 )
             self.languages.load()
+            self.vectors.clear()  # vectors of models no longer served
+            self._warm_vectors()
             self._probe()
         except Exception as exc:
             log.exception("model loading failed")
@@ -141,6 +147,26 @@ class Engine:
         if self.embedder is not None and self._embed_batcher is not None:
             items = self.embedder.prepare(["probe"], "query", "")
             self._embed_batcher.submit(items, deadline).wait()
+
+    def _warm_vectors(self) -> None:
+        """SIDECAR_VECTOR_CACHE_WARM: vector files written for the served models."""
+        served = set(getattr(self.reranker, "vector_models", ()))
+        for path in filter(None, (p.strip() for p in self.settings.vector_cache_warm.split(","))):
+            try:
+                model = _vector_file_model(path)
+                if model not in served:
+                    log.warning(
+                        "vector cache: %s holds %s vectors, not served; skipped", path, model
+                    )
+                    continue
+                put = self.vectors.load(path, model)
+            except (OSError, ValueError, KeyError) as exc:
+                log.warning("vector cache: cannot read %s: %s", path, exc)
+                continue
+            log.info("vector cache: %d vectors of %s from %s", put, model, path)
+
+    def _caches_documents_of(self, model: str) -> bool:
+        return model in getattr(self.reranker, "vector_models", ())
 
     def wait_ready(self, timeout: float) -> None:
         if not self._ready.wait(max(0.0, timeout)):
@@ -179,6 +205,9 @@ class Engine:
         for b in (self._rerank_batcher, self._embed_batcher):
             if b is not None:
                 b.close()
+        closer = getattr(self.reranker, "close", None)
+        if closer is not None:
+            closer()
 
     # -- rerank --------------------------------------------------------------------------
     def rerank(
@@ -188,10 +217,16 @@ class Engine:
         instruction: str | None,
         truncate: bool,
         deadline: float,
+        language: str | None = None,
+        positions: Sequence[int] | None = None,
     ) -> RerankOutcome:
+        """``language``, ``positions`` (each document's place in the recall order): read by
+        rerankers of the whole window only."""
         self.wait_ready(deadline - time.monotonic())
         assert self.reranker is not None
         reranker = self.reranker
+        if isinstance(reranker, WindowReranker):
+            return self._rerank_window(reranker, query, documents, language, positions, deadline)
         instr = instruction or self.settings.default_instruction
         keys = [pair_key(reranker.name, instr, query, d) for d in documents]
         cached = self.cache.get_many(keys)
@@ -218,6 +253,36 @@ class Engine:
             scores=[reranker.activate(v) for v in final],
             cached=hits,
             tokens=tokens,
+            model=reranker.name,
+        )
+
+    def _rerank_window(
+        self,
+        reranker: WindowReranker,
+        query: str,
+        documents: Sequence[str],
+        language: str | None,
+        positions: Sequence[int] | None,
+        deadline: float,
+    ) -> RerankOutcome:
+        """In the request thread: its models are small and locked per call, and a window's
+        document vectors come from the vector cache (paid once)."""
+        if time.monotonic() >= deadline:
+            raise DeadlineExceeded("no time left for the reranker")
+        t0 = time.perf_counter()
+        try:
+            raw, cached = reranker.score_window(query, documents, language, positions, self.vectors)
+        except (DeadlineExceeded, InputTooLong):
+            raise
+        except Exception as exc:
+            raise BackendError(f"{type(exc).__name__}: {exc}") from exc
+        raw = check_scores(raw, len(documents))
+        self.metrics.batch_stats(reranker.name).batch(len(documents), 0, time.perf_counter() - t0)
+        return RerankOutcome(
+            raw=raw,
+            scores=[reranker.activate(v) for v in raw],
+            cached=cached,
+            tokens=0,
             model=reranker.name,
         )
 
@@ -253,11 +318,19 @@ class Engine:
         instr = instruction or self.settings.embed_query_instruction
         items: list[Prepared] = self.embedder.prepare(texts, kind, instr, truncate)
         vectors = self._embed_batcher.submit(items, deadline).wait()
+        if kind == "document" and vectors and self._caches_documents_of(self.embedder.name):
+            # ingest embeds every product's passage: the window reranker reads them later
+            self.vectors.put_many(self.embedder.name, list(texts), np.stack(vectors))
         return EmbedOutcome(
             vectors=np.stack(vectors) if vectors else np.zeros((0, self.embedder.dimensions)),
             tokens=sum(p.length for p in items),
             model=self.embedder.name,
         )
+
+
+def _vector_file_model(path: str) -> str:
+    with np.load(path, allow_pickle=False) as data:
+        return str(data["model"])
 
 
 def _check_vectors(vecs: np.ndarray, expected: int) -> np.ndarray:

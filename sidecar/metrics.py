@@ -72,6 +72,23 @@ class Metrics:
             ["role", "model"],
             registry=r,
         )
+        self.vector_cache_hits = Counter(
+            "sidecar_vector_cache_hits", "Document vectors read from memory", ["model"], registry=r
+        )
+        self.vector_cache_misses = Counter(
+            "sidecar_vector_cache_misses",
+            "Document vectors not in memory (encoded, then cached)",
+            ["model"],
+            registry=r,
+        )
+        self.vector_cache_entries = Gauge(
+            "sidecar_vector_cache_entries", "Document vectors in memory", registry=r
+        )
+        self.vector_cache_bytes = Gauge(
+            "sidecar_vector_cache_bytes",
+            "Memory the cached document vectors take (SIDECAR_VECTOR_CACHE_MB bounds it)",
+            registry=r,
+        )
         self.fallbacks = Counter(
             "sidecar_fallbacks",
             "Rerank requests answered with order-keeping scores, by reason",
@@ -92,6 +109,9 @@ class Metrics:
     def batch_stats(self, model: str) -> BatchStats:
         return _Stats(self, model)
 
+    def vector_meter(self) -> _VectorMeter:
+        return _VectorMeter(self)
+
     def render(self) -> bytes:
         return generate_latest(self.registry)
 
@@ -111,3 +131,20 @@ class _Stats(BatchStats):
 
     def queue(self, depth: int) -> None:
         self.m.queue_depth.labels(self.model).set(depth)
+
+
+class _VectorMeter:
+    """What ``sidecar.ranker.vectors.VectorCache`` reports."""
+
+    def __init__(self, metrics: Metrics) -> None:
+        self.m = metrics
+
+    def lookups(self, model: str, hits: int, misses: int) -> None:
+        if hits:
+            self.m.vector_cache_hits.labels(model).inc(hits)
+        if misses:
+            self.m.vector_cache_misses.labels(model).inc(misses)
+
+    def size(self, entries: int, nbytes: int) -> None:
+        self.m.vector_cache_entries.set(entries)
+        self.m.vector_cache_bytes.set(nbytes)

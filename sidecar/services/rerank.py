@@ -191,7 +191,10 @@ class RerankService:
     def _run(self, call: RerankCall, language: str | None, deadline: float) -> RerankResult:
         texts = localize(call.documents, language)
         instruction = self.instruction(call.instruction, language)
-        out, fallback = self._score(call.query, texts, instruction, call.truncate, deadline)
+        positions = list(range(len(texts))) if call.in_recall_order else None
+        out, fallback = self._score(
+            call.query, texts, instruction, call.truncate, deadline, language, positions
+        )
         weight = self._recall_weight(call, fallback)
         scores, order = rank(out.raw if call.raw_scores else out.scores, weight)
         return RerankResult(
@@ -206,7 +209,14 @@ class RerankService:
         )
 
     def _score(
-        self, query: str, texts: list[str], instruction: str | None, truncate: bool, deadline: float
+        self,
+        query: str,
+        texts: list[str],
+        instruction: str | None,
+        truncate: bool,
+        deadline: float,
+        language: str | None = None,
+        positions: list[int] | None = None,
     ) -> tuple[RerankOutcome, str | None]:
         """The model's scores, or with SIDECAR_ON_TIMEOUT=fallback, when the model cannot
         answer in time (slow, overloaded, loading, failing), order-keeping scores sent before
@@ -216,7 +226,10 @@ class RerankService:
         model_deadline = deadline - min(0.2, 0.1 * timeout)  # leave time to answer
         try:
             eng.wait_ready(model_deadline - time.monotonic())
-            return eng.rerank(query, texts, instruction, truncate, model_deadline), None
+            out = eng.rerank(
+                query, texts, instruction, truncate, model_deadline, language, positions
+            )
+            return out, None
         except tuple(kind for kind, _ in FALLBACK_REASONS) as exc:
             if self.settings.on_timeout != "fallback":
                 raise

@@ -5,12 +5,24 @@ model), or at ``recall_weight`` per request. Other callers get the model's score
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+
 import pytest
 from flask.testing import FlaskClient
 
 from sidecar.scoring.blend import TUNED_RECALL_WEIGHT, blend_with_recall
 from sidecar.services.rerank import default_recall_weight as recall_weight
 from sidecar.settings import Settings, SettingsError
+from tests.conftest import make_client
+
+
+@pytest.fixture(scope="module")
+def client() -> Iterator[FlaskClient]:
+    """The bundled e5 cosine reranker (the blend's weight was tuned for it)."""
+    app, test_client = make_client(Settings(rerank_backend="embedding"))
+    yield test_client
+    app.extensions["sidecar.engine"].close()
+
 
 DOCS = ["HP toner cartridge", "Logitech wireless mouse", "Dell USB keyboard", "mouse pad"]
 
@@ -28,7 +40,8 @@ def test_documents_in_recall_order_blend_with_it_by_the_setting(client) -> None:
     assert "recall_weight" not in meta0  # a plain request: the model's own scores
     assert model == scores(client, recall_weight=0.0)[0]
     blended, meta = scores(client, in_recall_order=True)
-    assert meta["recall_weight"] == TUNED_RECALL_WEIGHT == recall_weight(Settings())
+    default = recall_weight(Settings(rerank_backend="embedding"))
+    assert meta["recall_weight"] == TUNED_RECALL_WEIGHT == default
     assert blended == pytest.approx(blend_with_recall(model, TUNED_RECALL_WEIGHT))
     assert max(range(4), key=lambda i: blended[i]) == 1  # the mouse still wins
 
@@ -49,6 +62,7 @@ def test_weight_out_of_range_is_a_validation_error(client) -> None:
 
 def test_setting_auto_is_off_for_cross_encoders_and_validated() -> None:
     assert recall_weight(Settings(rerank_model="/models/ce")) == 0.0  # transformers backend
+    assert recall_weight(Settings(rerank_backend="learned")) == 0.0  # position is a feature
     assert recall_weight(Settings(rerank_recall_weight="0.35")) == 0.35
     assert recall_weight(Settings.from_env({"SIDECAR_RERANK_RECALL_WEIGHT": "0"})) == 0.0
     for bad in ("1.5", "-0.1", "much"):

@@ -66,8 +66,9 @@ def test_tei_shape_raw_and_text(client: FlaskClient) -> None:
         "/rerank", json={"query": "无线鼠标", "texts": MOUSE_DOCS, "raw_scores": True}
     )
     by_index = {x["index"]: x["score"] for x in raw.get_json()}
-    for x in body:  # the default score is the activated raw score (cosine -> [0, 1])
-        assert math.isclose(x["score"], (by_index[x["index"]] + 1) / 2, rel_tol=1e-6)
+    activate = client.application.extensions["sidecar.engine"].reranker.activate
+    for x in body:  # the default score is the activated raw score (in [0, 1])
+        assert math.isclose(x["score"], activate(by_index[x["index"]]), rel_tol=1e-6)
 
 
 def test_duplicate_documents_get_equal_scores(client: FlaskClient) -> None:

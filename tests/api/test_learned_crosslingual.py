@@ -1,0 +1,165 @@
+"""The default CPU reranker (the learned one, when its model ships) puts the product a shopper
+asked for first, in simple cross-lingual cases in all six catalog languages, called directly
+over ``/v1/rerank`` without a recall order. The products are written here from domain
+knowledge (not from the evaluation's catalog), in the catalog's rerank-text layout."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+from flask.testing import FlaskClient
+
+from ingest.catalog import normalize
+from sidecar.settings import Settings
+
+
+def product(pid: str, title: str, brand: str, description: str, *bullets: str) -> str:
+    raw = {
+        "id": pid,
+        "locale": "en",
+        "title": title,
+        "brand": brand,
+        "description": description,
+        "bullets": list(bullets),
+    }
+    return str(normalize(raw).doc["rerank_text"])
+
+
+MOUSE = product(
+    "m",
+    "Logitech M185 wireless optical mouse",
+    "Logitech",
+    "Compact wireless mouse with a USB nano receiver, 12-month battery life",
+    "Connectivity: RF Wireless",
+    "Movement detection technology: Optical",
+)
+TONER = product(
+    "t",
+    "HP 80A LaserJet toner cartridge",
+    "HP",
+    "Original black toner cartridge for HP LaserJet Pro 400 printers",
+    "Colour: Black",
+    "Page yield: 2700 pages",
+)
+CASE = product(
+    "c",
+    "Spigen Ultra Hybrid case for iPhone 13",
+    "Spigen",
+    "Clear protective phone case with shock-absorbing bumper",
+    "Case type: Cover",
+    "Compatibility: iPhone 13",
+)
+INK = product(
+    "i",
+    "HP 302 Black Original Ink Cartridge",
+    "HP",
+    "Original black ink cartridge for HP DeskJet and ENVY inkjet printers",
+    "Ink type: Pigment-based ink",
+    "Printing colours: Black",
+)
+USB = product(
+    "u",
+    "SanDisk Ultra Flair 64 GB USB 3.0 flash drive",
+    "SanDisk",
+    "USB flash drive with a sleek metal casing, transfer speeds up to 150 MB/s",
+    "Capacity: 64 GB",
+    "Interface: USB 3.0",
+)
+SPEAKER = product(
+    "s",
+    "JBL Flip 5 portable Bluetooth speaker",
+    "JBL",
+    "Waterproof portable speaker with 12 hours of playtime",
+    "Connectivity: Bluetooth",
+    "Audio output channels: Mono",
+)
+CABLE = product(
+    "h",
+    "Belkin HDMI cable 2 m",
+    "Belkin",
+    "High speed HDMI cable with Ethernet, gold-plated connectors",
+    "Connector 1: HDMI Type A",
+    "Cable length: 2 m",
+)
+KEYBOARD = product(
+    "k",
+    "Cherry KC 1000 wired keyboard",
+    "Cherry",
+    "Flat USB keyboard with quiet keys, German layout",
+    "Keyboard layout: QWERTZ",
+    "Connectivity: Wired",
+)
+
+#: (query, language, the product asked for, the others) — the asked one is sent last
+CASES = [
+    ("ratón inalámbrico", "es", MOUSE, [TONER, KEYBOARD, CABLE]),
+    ("手机壳", "zh", CASE, [MOUSE, TONER, CABLE]),
+    ("Druckerpatrone", "de", INK, [MOUSE, CASE, KEYBOARD]),
+    ("ワイヤレスマウス", "ja", MOUSE, [TONER, CASE, USB]),
+    ("clé usb", "fr", USB, [CASE, TONER, SPEAKER]),
+    ("bluetooth speaker", "en", SPEAKER, [CABLE, INK, KEYBOARD]),
+    ("无线鼠标", "zh", MOUSE, [KEYBOARD, CASE, INK]),
+    ("enceinte bluetooth", "fr", SPEAKER, [MOUSE, CABLE, USB]),
+    ("cartucho de tinta", "es", INK, [TONER, USB, CASE]),
+]
+
+
+def test_the_learned_reranker_is_the_cpu_default() -> None:
+    assert Settings().resolved_rerank_backend == "learned"
+
+
+@pytest.mark.parametrize(
+    ("query", "language", "asked", "others"), CASES, ids=[f"{c[1]}-{c[0]}" for c in CASES]
+)
+def test_the_asked_product_comes_first(
+    client: FlaskClient, query: str, language: str, asked: str, others: list[str]
+) -> None:
+    documents = [*others, asked]
+    resp = client.post("/v1/rerank", json={"query": query, "documents": documents})
+    assert resp.status_code == 200, resp.get_json()
+    body: dict[str, Any] = resp.get_json()
+    ranked = [r["index"] for r in body["results"]]
+    assert ranked[0] == len(others), (query, body["results"])
+
+
+def metric(client: FlaskClient, line_start: str) -> float:
+    text = client.get("/metrics").get_data(as_text=True)
+    found = [ln for ln in text.splitlines() if ln.startswith(line_start)]
+    return float(found[0].rsplit(" ", 1)[1]) if found else 0.0
+
+
+def test_document_vectors_are_paid_once_and_metered(client: FlaskClient) -> None:
+    docs = [KEYBOARD, CABLE, SPEAKER]
+    hits = 'sidecar_vector_cache_hits_total{model="use-multilingual-v3"}'
+    before = metric(client, hits)
+    for query in ("keyboard", "Tastatur"):
+        r = client.post("/v1/rerank", json={"query": query, "documents": docs})
+        assert r.status_code == 200
+    assert metric(client, hits) >= before + len(docs)
+    assert metric(client, "sidecar_vector_cache_entries") >= 2 * len(docs)
+    assert metric(client, "sidecar_vector_cache_bytes") > 0
+
+
+def test_ingest_embeddings_fill_the_cache(client: FlaskClient) -> None:
+    passage = "Cherry Stream wireless keyboard. Quiet full-size keyboard for the office"
+    r = client.post("/v1/embeddings", json={"input": [passage], "input_type": "document"})
+    assert r.status_code == 200, r.get_json()
+    hits = 'sidecar_vector_cache_hits_total{model="multilingual-e5-small"}'
+    before = metric(client, hits)
+    doc = product(
+        "w", "Cherry Stream wireless keyboard", "Cherry", "Quiet full-size keyboard for the office"
+    )
+    r = client.post("/v1/rerank", json={"query": "teclado", "documents": [doc, CASE]})
+    assert r.status_code == 200
+    assert metric(client, hits) >= before + 1
+
+
+def test_recall_positions_are_used_when_given(client: FlaskClient) -> None:
+    docs = [TONER, MOUSE, CASE, INK]
+    plain = client.post("/v1/rerank", json={"query": "mouse", "documents": docs}).get_json()
+    ordered = client.post(
+        "/v1/rerank", json={"query": "mouse", "documents": docs, "in_recall_order": True}
+    ).get_json()
+    assert plain["results"][0]["index"] == ordered["results"][0]["index"] == 1
+    assert ordered["meta"].get("recall_weight", 0.0) == 0.0  # no blend: a feature instead

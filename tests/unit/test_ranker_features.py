@@ -1,0 +1,96 @@
+"""The learned reranker's pure parts: a product read back from its rerank text (the
+catalog's layout), and the window's features."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+from ingest.catalog import normalize
+from sidecar.ranker.document import parse
+from sidecar.ranker.features import FEATURES, POSITION, query_view, window_features
+from sidecar.scoring.multilingual import choose
+
+MOUSE = {
+    "id": "1",
+    "locale": "en",
+    "title": "Logitech M185 wireless optical mouse",
+    "brand": "Logitech",
+    "description": "Compact wireless mouse with a USB nano receiver",
+    "bullets": ["Connectivity: RF Wireless", "Colour: Grey"],
+}
+TONER = {
+    "id": "2",
+    "locale": "en",
+    "title": "HP 80A LaserJet toner cartridge",
+    "brand": "HP",
+    "description": "Black toner for LaserJet Pro printers",
+    "bullets": ["Colour: Black"],
+}
+
+
+def section(raw: dict[str, object]) -> str:
+    return choose(normalize(raw).doc["rerank_text"], "en")[0]
+
+
+def test_parse_reads_the_catalogs_layout() -> None:
+    p = parse(section(MOUSE))
+    assert p.title == MOUSE["title"]
+    assert p.brand == "Logitech"
+    assert p.description == MOUSE["description"]
+    assert p.bullets == ("Connectivity: RF Wireless", "Colour: Grey")
+    assert p.title_description.startswith("Logitech M185 wireless optical mouse. Compact")
+
+
+def test_parse_without_a_brand_keeps_the_description() -> None:
+    raw = {**MOUSE, "brand": None}
+    p = parse(section(raw))
+    assert p.brand == "" and p.description == MOUSE["description"]
+
+
+def test_parse_plain_text_is_all_title() -> None:
+    p = parse("wireless mouse")
+    assert (p.title, p.brand, p.description, p.bullets) == ("wireless mouse", "", "", ())
+
+
+def features(query: str, translation: str, positions: list[int] | None) -> np.ndarray:
+    docs = [parse(section(MOUSE)), parse(section(TONER))]
+    return window_features(
+        query_view(query, translation, 1.0),
+        docs,
+        np.array([0.8, 0.7], np.float32),
+        np.array([0.5, 0.2], np.float32),
+        lambda word: 2.0,
+        frozenset({"logitech", "hp"}),
+        positions,
+    )
+
+
+def col(name: str) -> int:
+    return FEATURES.index(name)
+
+
+def test_relative_cosines_and_lexical_match_favour_the_asked_product() -> None:
+    x = features("ratón inalámbrico logitech", "wireless mouse logitech", [1, 0])
+    assert x.shape == (2, len(FEATURES))
+    assert math.isclose(x[0, col("e5_cos_minus_best")], 0.0)
+    assert x[1, col("use_cos_minus_best")] < 0
+    assert x[0, col("bm25")] > x[1, col("bm25")] == 0.0
+    assert x[0, col("idf_overlap_title")] == 1.0
+    assert x[0, col("brand_match")] == 1.0 and x[1, col("brand_match")] == -1.0
+    assert list(x[:, POSITION]) == [1.0, 0.0]
+
+
+def test_model_numbers_and_missing_positions() -> None:
+    x = features("m185", "m185", None)
+    assert x[0, col("model_number_match")] == 1.0 and x[1, col("model_number_match")] == 0.0
+    assert np.isnan(x[:, POSITION]).all()
+    y = features("mouse", "mouse", None)
+    assert np.isnan(y[:, col("model_number_match")]).all()
+    assert (y[:, col("brand_match")] == 0.0).all()
+
+
+def test_a_cjk_original_adds_no_terms_but_its_model_numbers_do() -> None:
+    q = query_view("罗技 M185 鼠标", "logitech mouse", 1.0)
+    assert q.terms == ("logitech", "mouse", "m185")
