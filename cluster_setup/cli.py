@@ -57,6 +57,8 @@ TELEMETRY_TEMPLATE = "ranking-sidecar-telemetry"
 #: ``model.ROLE.json``; their ids are kept per role (``cluster_setup.state``)
 ROLES = ("rerank", "embed", "embed-leg", "translate")
 ALIAS = TEMPLATE_NAME
+#: ML Commons runs connectors' painless pre/post-process functions in the template context
+SCRIPT_RATE = "script.context.template.max_compilations_rate"
 #: what ML Commons answers while a fresh node is still making its master key / config index
 TRANSIENT_ML_ERRORS = ("Fetching master key timed out", "no_shard_available_action_exception")
 
@@ -167,7 +169,14 @@ class Setup:
         if isinstance(existing, str):
             existing = [existing]
         wanted_regex = trusted_regex(self.args.sidecar)
-        desired: dict[str, Any] = {"plugins.ml_commons.only_run_on_ml_node": "false"}
+        desired: dict[str, Any] = {
+            "plugins.ml_commons.only_run_on_ml_node": "false",
+            # the fail-open query embedding's post-process (connector.embed-leg.json) carries
+            # the query text in its painless source, so each new query compiles a script: at
+            # the default 75 compilations per 5 minutes, later searches lose their k-NN leg
+            # (found by the dev-set evaluation; tests/opensearch/test_faults.py covers it)
+            SCRIPT_RATE: "unlimited",
+        }
         if wanted_regex not in existing:
             desired[key_regex] = [*existing, wanted_regex]
         if is_private_host(self.args.sidecar):

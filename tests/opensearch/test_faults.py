@@ -447,6 +447,23 @@ def test_fail_open_body_is_the_neural_hybrid_when_healthy(opensearch_url, wired)
         assert a[2] == pytest.approx(b[2], abs=1e-5), pipeline
 
 
+def test_fail_open_query_embedding_holds_for_many_distinct_queries(opensearch_url, wired) -> None:
+    """Each new query text compiles the embed-leg's painless post-process once: past
+    OpenSearch's default 75 compilations per 5 minutes the k-NN leg was silently lost.
+    sidecar-setup lifts that limit; 90 distinct texts that BM25 cannot match (Chinese on an
+    English catalog) must all come back with the k-NN leg's hits."""
+    empty = []
+    for i in range(90):
+        text = f"无线鼠标 {i} 号"
+        status, ids, _, _ = timed_search(
+            opensearch_url, queries.hybrid_body(text), "hybrid-untranslated", 60
+        )
+        assert status == 200
+        if not ids:
+            empty.append(text)
+    assert not empty, f"{len(empty)} of 90 searches lost their k-NN leg: {empty[:3]}"
+
+
 @pytest.mark.parametrize("fault", ["frozen", "refused"])
 def test_query_embedding_fault_under_load_answers_from_bm25_within_the_budget(
     opensearch_url, faulty, leg_pipelines, fault
