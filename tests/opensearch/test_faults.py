@@ -454,7 +454,7 @@ def test_fail_open_query_embedding_holds_for_many_distinct_queries(opensearch_ur
     English catalog) must all come back with the k-NN leg's hits."""
     empty = []
     for i in range(90):
-        text = f"无线鼠标 {i} 号"
+        text = "无线鼠标" + "一二三四五六七八九十"[i % 10] + "甲乙丙丁戊己庚辛壬癸"[i // 10] + "款"
         status, ids, _, _ = timed_search(
             opensearch_url, queries.hybrid_body(text), "hybrid-untranslated", 60
         )
