@@ -33,7 +33,7 @@ from typing import Any
 
 from tqdm import tqdm
 
-from cluster_setup import queries
+from cluster_setup import budget, queries
 from cluster_setup.client import make_client
 from ingest import catalog
 from ingest.catalog import ProductError, normalize, read_jsonl
@@ -97,6 +97,8 @@ def ensure_sidecar(port: int, os_url: str, attribution: str = "") -> str:
         "SIDECAR_SEARCH_ATTRIBUTION": attribution,
         # written after the catalog load (``vocabulary``); the sidecar reloads it when it changes
         "SIDECAR_QU_VOCABULARY": str(vocabulary_path()),
+        # the deadline of the default time budget: it answers before the connectors give up
+        "SIDECAR_REQUEST_TIMEOUT_S": f"{budget.DEFAULT.sidecar_deadline_s:g}",
     }
     if info.exists():
         saved = json.loads(info.read_text())

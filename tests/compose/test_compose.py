@@ -189,3 +189,12 @@ def test_healthchecks_ask_routes_that_exist(
     assert path in routes
     vllm_probe = " ".join(services["vllm-reranker"]["healthcheck"]["test"])
     assert "127.0.0.1:8000/health" in vllm_probe  # vLLM's health route (tests/vllm/env.py)
+
+
+def test_sidecars_answer_within_the_default_time_budget(services: dict[str, dict[str, Any]]) -> None:
+    from cluster_setup import budget
+
+    for name in ("sidecar", "sidecar-cpu"):
+        env = services[name]["environment"]
+        assert float(env["SIDECAR_REQUEST_TIMEOUT_S"]) == budget.DEFAULT.sidecar_deadline_s
+        assert budget.DEFAULT.sidecar_deadline_s < budget.DEFAULT.read_timeout_s
