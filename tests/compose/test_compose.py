@@ -191,7 +191,7 @@ def test_healthchecks_ask_routes_that_exist(
     assert "127.0.0.1:8000/health" in vllm_probe  # vLLM's health route (tests/vllm/env.py)
 
 
-def test_sidecars_answer_within_the_default_time_budget(services: dict[str, dict[str, Any]]) -> None:
+def test_sidecars_answer_within_the_default_budget(services: dict[str, dict[str, Any]]) -> None:
     from cluster_setup import budget
 
     for name in ("sidecar", "sidecar-cpu"):
