@@ -269,6 +269,26 @@ class VllmSettings(BaseModel):
         True,
         description="refuse to start against a vLLM outside the tested range (`>=0.32.0,<0.33`)",
     )
+    vllm_translate_url: HttpUrl = Field(
+        "",
+        description=(
+            "base URL of a vLLM server serving a Qwen3 chat model that translates queries "
+            "(`SIDECAR_QU_BACKEND=vllm`; the dictionaries answer when it cannot)"
+        ),
+        json_schema_extra={"shown_type": "URL"},
+    )
+    vllm_translate_model: str = Field(
+        "", description="the translation server's `--served-model-name`"
+    )
+    vllm_translate_timeout_s: float = Field(
+        2.0, gt=0, description="connect and read timeout of one translation call, in seconds"
+    )
+    vllm_translate_cache_size: int = Field(
+        10_000, ge=0, description="translations kept per (language, query)"
+    )
+    vllm_translate_max_tokens: int = Field(
+        96, ge=1, description="upper bound on a translation's tokens"
+    )
 
 
 class LimitSettings(BaseModel):
@@ -448,9 +468,11 @@ class TelemetrySettings(BaseModel):
 class QuerySettings(BaseModel):
     """Query understanding: `/v1/understand` translates a query into the catalog's language."""
 
-    qu_backend: Literal["auto", "dictionary", "none"] = Field(
+    qu_backend: Literal["auto", "dictionary", "vllm", "none"] = Field(
         "auto",
         description=(
+            "`vllm`: a chat model on `SIDECAR_VLLM_TRANSLATE_URL` first, the dictionaries when "
+            "its answer is unusable; "
             "`dictionary` (glossary, installed dictionaries, catalog vocabulary), loaded at "
             "start-up (readiness waits for it); `auto`: the same when `SIDECAR_QU_VOCABULARY` is "
             "set, else loaded on the first query (which passes through meanwhile); `none` "

@@ -60,7 +60,37 @@ def dictionary_translator(settings: Settings) -> Translator:
     # one query per language, so the first real one (which ML Commons gives 2 s) is warm
     for text, lang in WARM_UP:
         tr.translate(text, lang)
-    return tr
+    if settings.qu_backend != "vllm":
+        return tr
+    return llm_chain(settings, tr)
+
+
+def llm_chain(settings: Settings, dictionary: Translator) -> Translator:
+    """``SIDECAR_QU_BACKEND=vllm``: a Qwen3 chat model served by vLLM first, the dictionary
+    translator when the model's answer is unusable, late or missing."""
+    from sidecar.translation.base import ChainTranslator
+    from sidecar.translation.llm import LlmTranslator
+
+    if not settings.vllm_translate_url or not settings.vllm_translate_model:
+        _close(dictionary)
+        raise ValueError(
+            "SIDECAR_QU_BACKEND=vllm needs SIDECAR_VLLM_TRANSLATE_URL and "
+            "SIDECAR_VLLM_TRANSLATE_MODEL"
+        )
+    llm = LlmTranslator(
+        str(settings.vllm_translate_url),
+        settings.vllm_translate_model,
+        api_key=settings.vllm_api_key or None,
+        timeout_s=settings.vllm_translate_timeout_s,
+        cache_size=settings.vllm_translate_cache_size,
+        max_chars=settings.max_query_chars,
+        max_tokens=settings.vllm_translate_max_tokens,
+    )
+    try:
+        log.info("query understanding: LLM translator %s", llm.server_info())
+    except Exception as exc:  # not fatal: the dictionaries answer while it is away
+        log.warning("query understanding: the LLM translator does not answer yet: %s", exc)
+    return ChainTranslator([llm, dictionary])
 
 
 @dataclass(frozen=True)
@@ -137,7 +167,9 @@ class UnderstandService:
         """Load at start-up (``dictionary``, or ``auto`` with a vocabulary); else ``auto``
         loads on the first query (which passes through meanwhile)."""
         s = self.settings
-        return s.qu_backend == "dictionary" or (s.qu_backend == "auto" and bool(s.qu_vocabulary))
+        return s.qu_backend in ("dictionary", "vllm") or (
+            s.qu_backend == "auto" and bool(s.qu_vocabulary)
+        )
 
     # -- lifecycle ---------------------------------------------------------------------------
     def _start_load(self) -> None:

@@ -75,6 +75,13 @@ class ChainTranslator:
         self.backends = list(backends)
         self.min_confidence = min_confidence
 
+    def close(self) -> None:
+        """Closes every backend that can be closed (the dictionary's Apertium processes)."""
+        for backend in self.backends:
+            closer = getattr(backend, "close", None)
+            if closer is not None:
+                closer()
+
     def translate(self, query: str, language: str | None = None) -> Translation:
         best: Translation | None = None
         for backend in self.backends:

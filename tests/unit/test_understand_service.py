@@ -208,3 +208,48 @@ def test_a_query_of_catalog_words_is_not_guessed() -> None:
         assert svc.understand("altavoz").bm25_query == "altavoz speaker"
     finally:
         svc.close()
+
+
+class _Dictionary:
+    """A translator that answers every query the same way, and records being closed."""
+
+    closed = False
+
+    def translate(self, query: str, language: str | None = None) -> Translation:
+        terms = (Term(query, "wireless mouse", "dictionary"),)
+        return Translation(query, language, "wireless mouse", terms, 0.9, "dictionary")
+
+    def close(self) -> None:
+        self.closed = True
+
+
+def test_the_vllm_backend_asks_the_llm_first_then_the_dictionary() -> None:
+    from sidecar.services.understand import llm_chain
+    from tests.loopback import LoopbackServer
+    from tests.translation.test_llm import MODEL, completion
+
+    server = LoopbackServer()
+    server.answer = lambda req: (200, completion("cordless mouse"))
+    settings = Settings(
+        qu_backend="vllm", vllm_translate_url=server.url, vllm_translate_model=MODEL
+    )
+    dictionary = _Dictionary()
+    chain = llm_chain(settings, dictionary)
+    try:
+        got = chain.translate("无线鼠标", "zh")
+        assert (got.text, got.backend) == ("cordless mouse", "llm")
+        server.close()  # the LLM goes away: the dictionary answers
+        got = chain.translate("鼠标", "zh")
+        assert (got.text, got.backend) == ("wireless mouse", "dictionary")
+    finally:
+        chain.close()  # type: ignore[attr-defined]
+    assert dictionary.closed
+
+
+def test_the_vllm_backend_needs_its_server() -> None:
+    from sidecar.services.understand import llm_chain
+
+    dictionary = _Dictionary()
+    with pytest.raises(ValueError, match="SIDECAR_VLLM_TRANSLATE_URL"):
+        llm_chain(Settings(qu_backend="vllm"), dictionary)
+    assert dictionary.closed
