@@ -75,13 +75,17 @@ def bm25_only_hybrid(text: str) -> dict[str, Any]:
 def test_setup_registers_the_translate_role(wired: dict[str, Any], client: Any) -> None:
     assert wired["translate_model_id"]
     req = client.transport.perform_request
-    for name in ("hybrid", "hybrid-rerank", "translate"):
-        (proc,) = req("GET", f"/_search/pipeline/{name}")[name]["request_processors"]
-        assert proc["ml_inference"]["model_id"] == wired["translate_model_id"]
-    assert (
-        "request_processors"
-        not in req("GET", "/_search/pipeline/hybrid-untranslated")["hybrid-untranslated"]
-    )
+    def models(name: str) -> list[str]:
+        procs = req("GET", f"/_search/pipeline/{name}")[name].get("request_processors", [])
+        return [p["ml_inference"]["model_id"] for p in procs]
+
+    # the translation first; in the hybrid pipelines the fail-open query embedding after it
+    leg = wired["embed_leg_model_id"]
+    assert models("translate") == [wired["translate_model_id"]]
+    for name in ("hybrid", "hybrid-rerank"):
+        assert models(name) == [wired["translate_model_id"], leg]
+    for name in ("hybrid-untranslated", "hybrid-untranslated-rerank"):
+        assert models(name) == [leg]
 
 
 def test_a_chinese_query_finds_bm25_hits_only_when_translated(
