@@ -537,22 +537,6 @@ class ServingSettings(BaseModel):
     threads: int = Field(32, ge=1, description="threads per worker (gthread)")
 
 
-#: the groups, in the order the settings reference shows them
-GROUPS: tuple[type[BaseModel], ...] = (
-    ModelSettings,
-    RankerSettings,
-    VllmSettings,
-    LimitSettings,
-    BatchingSettings,
-    AuthSettings,
-    ClusterSettings,
-    PageSettings,
-    TelemetrySettings,
-    QuerySettings,
-    ServingSettings,
-)
-
-
 class Settings(
     ModelSettings,
     RankerSettings,
@@ -690,6 +674,12 @@ class Settings(
     def with_overrides(self, **changes: object) -> Settings:
         """A copy with ``changes``, validated like the original."""
         return type(self)(**{**dict(self), **changes})
+
+
+#: the groups, in the order the settings reference shows them: the bases of ``Settings``
+GROUPS: tuple[type[BaseModel], ...] = tuple(
+    base for base in Settings.__bases__ if base is not BaseSettings
+)
 
 
 class _Variables(PydanticBaseSettingsSource):

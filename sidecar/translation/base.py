@@ -11,6 +11,7 @@ from threading import Lock
 from typing import Generic, Literal, Protocol, TypeVar, runtime_checkable
 
 from sidecar.languages import DEFAULT
+from sidecar.translation.text import clean, normalise_language
 
 log = logging.getLogger("sidecar.translation")
 
@@ -136,3 +137,20 @@ class LRU(Generic[K, V]):
 
     def __len__(self) -> int:
         return len(self._data)
+
+
+def guarded(
+    translate: Callable[[str, str | None], Translation],
+    query: str,
+    language: str | None,
+    max_chars: int,
+    backend: str,
+) -> Translation:
+    """``translate(query, language)``, or, should it raise (a bug), the query kept: the last
+    line of defence, since a search must never fail in a translator."""
+    try:
+        return translate(query, language)
+    except Exception:
+        log.exception("%s translation failed; the query is kept", backend)
+        text = clean(query if isinstance(query, str) else "", max_chars)
+        return Translation(query, normalise_language(language), text, (), 0.0, backend)

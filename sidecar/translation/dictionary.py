@@ -18,6 +18,7 @@ from sidecar.translation.base import (
     Term,
     Translation,
     confidence_of,
+    guarded,
 )
 from sidecar.translation.glossary import DEFAULT_GLOSSARY, Glossary
 from sidecar.translation.lexicons import (
@@ -36,7 +37,14 @@ from sidecar.translation.lexicons import (
 from sidecar.translation.neighbours import WordNeighbours
 from sidecar.translation.senses import Sense, choose_sense, clean_gloss
 from sidecar.translation.stopwords import is_stopword
-from sidecar.translation.text import MAX_CHARS_DEFAULT, Unit, clean, has_digit, units
+from sidecar.translation.text import (
+    MAX_CHARS_DEFAULT,
+    Unit,
+    clean,
+    has_digit,
+    normalise_language,
+    units,
+)
 from sidecar.translation.vocabulary import Vocabulary
 
 log = logging.getLogger("sidecar.translation")
@@ -58,13 +66,6 @@ class SourceReport:
     entries: int | None
     seconds: float
     detail: str = ""
-
-
-def _normalise_language(language: str | None) -> str | None:
-    if language is None:
-        return None
-    code = language.strip().lower().replace("_", "-").split("-")[0]
-    return code or None
 
 
 class DictionaryTranslator:
@@ -281,16 +282,11 @@ class DictionaryTranslator:
         return lang
 
     def translate(self, query: str, language: str | None = None) -> Translation:
-        try:
-            return self._translate(query, language)
-        except Exception:  # the last line of defence: a search must never fail here
-            log.exception("translation failed; the query is kept")
-            text = clean(query if isinstance(query, str) else "", self.max_chars)
-            return Translation(query, _normalise_language(language), text, (), 0.0, "error")
+        return guarded(self._translate, query, language, self.max_chars, "error")
 
     def _translate(self, query: str, language: str | None) -> Translation:
         text = clean(query, self.max_chars)
-        lang = _normalise_language(language)
+        lang = normalise_language(language)
         if not text:
             return Translation(query, lang, "", (), 0.0, "dictionary")
         if lang is None:

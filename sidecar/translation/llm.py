@@ -27,8 +27,15 @@ from typing import Any
 
 from sidecar.backends.base import BackendError
 from sidecar.backends.vllm_backend import VllmClient
-from sidecar.translation.base import CATALOG_LANGUAGE, LRU, ORIGIN_WEIGHT, Term, Translation
-from sidecar.translation.text import MAX_CHARS_DEFAULT, clean
+from sidecar.translation.base import (
+    CATALOG_LANGUAGE,
+    LRU,
+    ORIGIN_WEIGHT,
+    Term,
+    Translation,
+    guarded,
+)
+from sidecar.translation.text import MAX_CHARS_DEFAULT, clean, normalise_language
 
 log = logging.getLogger("sidecar.translation")
 
@@ -67,13 +74,6 @@ class Answer:
 
     text: str | None
     reason: str = ""
-
-
-def _normalise_language(language: str | None) -> str | None:
-    if language is None:
-        return None
-    code = language.strip().lower().replace("_", "-").split("-")[0]
-    return code or None
 
 
 def parse_answer(content: Any, finish_reason: Any, query: str, max_chars: int) -> str:
@@ -197,16 +197,11 @@ class LlmTranslator:
         return lang if isinstance(lang, str) else None
 
     def translate(self, query: str, language: str | None = None) -> Translation:
-        try:
-            return self._translate(query, language)
-        except Exception:  # the last line of defence: a search must never fail here
-            log.exception("LLM translation failed; the query is kept")
-            text = clean(query if isinstance(query, str) else "", self.max_chars)
-            return Translation(query, _normalise_language(language), text, (), 0.0, "llm")
+        return guarded(self._translate, query, language, self.max_chars, "llm")
 
     def _translate(self, query: str, language: str | None) -> Translation:
         text = clean(query, self.max_chars)
-        lang = _normalise_language(language)
+        lang = normalise_language(language)
         if not text:
             return Translation(query, lang, "", (), 0.0, self.backend)
         if lang is None:

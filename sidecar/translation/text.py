@@ -136,3 +136,11 @@ def units(text: str, language: str | None) -> list[Unit]:
         else:
             out.append(Unit(tok.text, match_key(tok.text, language), "latin", i))
     return out
+
+
+def normalise_language(language: str | None) -> str | None:
+    """``"zh-CN"``, ``"ZH_cn"`` -> ``"zh"``; ``None`` or blank -> ``None``."""
+    if language is None:
+        return None
+    code = language.strip().lower().replace("_", "-").split("-")[0]
+    return code or None
