@@ -25,6 +25,13 @@ which it fails (the rerank fails open, a ``neural`` leg fails the search). With 
 searches per node and a dead sidecar, the last wave waits about ceil(C/32) x R, so keep
 ceil(C/32) x R < 10 s: :attr:`Budget.max_concurrency` is the largest C that keeps it.
 
+A refused port usually fails a call at once, but the SDK's Netty pool now and then holds the
+acquire of a connection whose connect was refused until that same 10 s timeout (seen in CI: one
+of 8 concurrent searches to a refused port took 10.08 s, the other seven 0.09 s). So one ML
+call ends within :attr:`Budget.worst_call_s` = max(connect + R, 10 s), and a search within
+:attr:`Budget.worst_search_s`. With the default budget (R = 9 s) both bounds are the same 10 s
+per call; a budget under about 20 s is exceeded only by that acquire wait.
+
 Pure: nothing here talks to a cluster.
 """
 
@@ -66,6 +73,17 @@ class Budget:
         return self.read_timeout_s + SEARCH_MARGIN_S
 
     @property
+    def worst_call_s(self) -> float:
+        """The longest one ML call can take: its connect and read timeouts, or the pool's
+        acquire timeout (a refused connect can hold the acquire that long)."""
+        return max(self.connect_timeout_s + self.read_timeout_s, POOL_ACQUIRE_TIMEOUT_S)
+
+    @property
+    def worst_search_s(self) -> float:
+        """The longest a ``hybrid-rerank`` search can take when every ML call times out."""
+        return ML_CALLS * self.worst_call_s + SEARCH_MARGIN_S
+
+    @property
     def max_concurrency(self) -> int:
         """Concurrent searches per node that keep ceil(C/32) x R under the acquire timeout."""
         waves = math.ceil(POOL_ACQUIRE_TIMEOUT_S / self.read_timeout_s) - 1
@@ -85,6 +103,8 @@ class Budget:
             **asdict(self),
             "one_call_search_timeout_s": self.one_call_search_timeout_s,
             "max_concurrency": self.max_concurrency,
+            "worst_call_s": self.worst_call_s,
+            "worst_search_s": self.worst_search_s,
         }
 
 

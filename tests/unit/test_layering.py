@@ -109,7 +109,7 @@ def test_an_app_without_a_cluster_url_never_loads_the_cluster_package() -> None:
         "from sidecar.app import create_app\n"
         "from sidecar.settings import Settings\n"
         "app = create_app(Settings())\n"
-        "print(sorted(m for m in sys.modules if m.startswith('sidecar.cluster')))\n"
+        "print(sorted(m for m in list(sys.modules) if m.startswith('sidecar.cluster')))\n"
         "app.extensions['sidecar.engine'].close()\n"
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
