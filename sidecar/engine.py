@@ -24,7 +24,7 @@ from sidecar.backends.base import (
     check_scores,
 )
 from sidecar.metrics import Metrics
-from sidecar.ranker.vectors import VectorCache
+from sidecar.ranker.vectors import VectorCache, query_model
 from sidecar.scoring.batcher import DeadlineExceeded, MicroBatcher
 from sidecar.scoring.cache import ScoreCache, pair_key
 from sidecar.scoring.language import LanguageDetector
@@ -318,9 +318,11 @@ class Engine:
         instr = instruction or self.settings.embed_query_instruction
         items: list[Prepared] = self.embedder.prepare(texts, kind, instr, truncate)
         vectors = self._embed_batcher.submit(items, deadline).wait()
-        if kind == "document" and vectors and self._caches_documents_of(self.embedder.name):
-            # ingest embeds every product's passage: the window reranker reads them later
-            self.vectors.put_many(self.embedder.name, list(texts), np.stack(vectors))
+        if vectors and self._caches_documents_of(self.embedder.name):
+            # ingest embeds every product's passage, and a search's k-NN leg its query: the
+            # window reranker reads both later (a query under its own cache model name)
+            model = self.embedder.name if kind == "document" else query_model(self.embedder.name)
+            self.vectors.put_many(model, list(texts), np.stack(vectors))
         return EmbedOutcome(
             vectors=np.stack(vectors) if vectors else np.zeros((0, self.embedder.dimensions)),
             tokens=sum(p.length for p in items),

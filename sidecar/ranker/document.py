@@ -9,6 +9,7 @@ like one: short, and the title mentions it, or it has at most three words and no
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import lru_cache
 
 SEPARATOR = " | "
 
@@ -39,9 +40,10 @@ def _looks_like_brand(part: str, title: str) -> bool:
     return len(part.split()) <= 3 and not any(ch in part for ch in ".,;")
 
 
+@lru_cache(maxsize=8192)
 def parse(section: str) -> ProductText:
     """``section``: one language's rerank text (already localized), or any plain text (then
-    all title)."""
+    all title). Cached: the same documents come back search after search."""
     parts = [p.strip() for p in section.split(SEPARATOR)]
     parts = [p for p in parts if p]
     if not parts:

@@ -11,9 +11,11 @@ against the product's title, brand and description with catalog IDF.
 from __future__ import annotations
 
 import math
+import sys
 from collections import Counter
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from functools import lru_cache
 
 import numpy as np
 
@@ -56,8 +58,16 @@ def _norm(token: str) -> str:
     return singular(token) if not has_digit(token) else token
 
 
-def terms_of(text: str) -> list[str]:
-    return [_norm(t) for t in catalog_tokens(text)]
+def terms_of(text: str) -> tuple[str, ...]:
+    """``text``'s catalog terms (model numbers kept, other words singular). Cached: a window's
+    documents come back search after search, and tokenizing them was a fifth of a warm
+    rerank; the terms are interned, so a cached title costs its tuple, not its strings."""
+    return _terms_of(text)
+
+
+@lru_cache(maxsize=16384)
+def _terms_of(text: str) -> tuple[str, ...]:
+    return tuple(sys.intern(_norm(t)) for t in catalog_tokens(text))
 
 
 def query_view(original: str, translation: str, confidence: float) -> QueryView:

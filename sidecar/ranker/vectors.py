@@ -4,7 +4,9 @@ Chorus/Icecat catalog ~30 MB).
 
 Keys are a 16-byte BLAKE2b digest of the model name and the text, so a model change never
 reads another model's vector; ``clear`` drops everything (the engine calls it when it loads
-models). ``Meter`` hears every lookup, for Prometheus (sidecar/metrics.py).
+models). Query vectors are cached too, under :func:`query_model`: a search's query is embedded
+once for the k-NN leg (``/v1/embeddings``) and read again by the rerank of the same search.
+``Meter`` hears every lookup, for Prometheus (sidecar/metrics.py).
 """
 
 from __future__ import annotations
@@ -20,6 +22,12 @@ import numpy as np
 
 #: bytes a cached entry costs besides its vector (key, OrderedDict node, array header)
 OVERHEAD_BYTES = 200
+
+
+def query_model(model: str) -> str:
+    """The cache's model name for a bi-encoder's QUERY vectors (a query and a document of the
+    same text embed differently: e5 prefixes ``query: `` or ``passage: ``)."""
+    return f"{model}#query"
 
 
 def vector_key(model: str, text: str) -> bytes:

@@ -163,3 +163,38 @@ def test_recall_positions_are_used_when_given(client: FlaskClient) -> None:
     ).get_json()
     assert plain["results"][0]["index"] == ordered["results"][0]["index"] == 1
     assert ordered["meta"].get("recall_weight", 0.0) == 0.0  # no blend: a feature instead
+
+
+def test_the_k_nn_legs_query_embedding_is_reused_by_the_rerank(client: FlaskClient) -> None:
+    """A search embeds its query for the k-NN leg (``/v1/embeddings``, ``input_type`` query),
+    then reranks: the rerank reads that e5 vector instead of encoding the query again."""
+    query = "kabellose Tastatur mit Ziffernblock"
+    query_hits = 'sidecar_vector_cache_hits_total{model="multilingual-e5-small#query"}'
+    query_misses = 'sidecar_vector_cache_misses_total{model="multilingual-e5-small#query"}'
+    r = client.post("/v1/embeddings", json={"input": [query], "input_type": "query"})
+    assert r.status_code == 200, r.get_json()
+    hits, misses = metric(client, query_hits), metric(client, query_misses)
+    r = client.post("/v1/rerank", json={"query": query, "documents": [KEYBOARD, MOUSE]})
+    assert r.status_code == 200
+    assert metric(client, query_hits) == hits + 1
+    assert metric(client, query_misses) == misses
+
+
+def test_a_cached_query_vector_is_the_one_the_ranker_computes(client: FlaskClient) -> None:
+    """The embedder's query vector (cached by ``/v1/embeddings``) equals the ranker's own
+    encoding of the query, so reusing it changes no score."""
+    import numpy as np
+
+    from sidecar.ranker.vectors import VectorCache
+
+    engine = client.application.extensions["sidecar.engine"]
+    featurizer = engine.reranker.featurizer
+    query = "écouteurs sans fil à réduction de bruit"
+    own_e5, own_use = featurizer.query_vectors(query, VectorCache(1 << 20))
+    r = client.post("/v1/embeddings", json={"input": [query], "input_type": "query"})
+    assert r.status_code == 200
+    got = np.asarray(r.get_json()["data"][0]["embedding"], dtype=np.float32)
+    assert np.allclose(got, own_e5, atol=1e-5)
+    cached_e5, cached_use = featurizer.query_vectors(query, engine.vectors)
+    assert np.allclose(cached_e5, own_e5, atol=1e-6)
+    assert np.allclose(cached_use, own_use, atol=1e-6)
