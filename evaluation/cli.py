@@ -5,6 +5,8 @@
     eval-search pool-export --queries ... --judgments ... --configurations hybrid,knn \\
                     --depth 10 --out to-rate.csv [--from-results report-folder/results.json]
     eval-search pool-import to-rate.csv --out judgments_pooled.jsonl
+    eval-search srw-export --queries ... --judgments ... --out srw/ [--url https://os3:9200]
+    eval-search srw-import workbench-judgments.json --queries ... --out judgments_srw.jsonl
 
 Without ``--opensearch`` (or ``OPENSEARCH_URL``) and ``--sidecar`` it uses the node and
 sidecar that ``make run`` started, when they are running.
@@ -24,12 +26,12 @@ from pathlib import Path
 from typing import Any
 
 from cluster_setup.client import add_connection_args, make_client
-from evaluation import pooling, report, search
+from evaluation import pooling, report, search, srw
 from evaluation.config import ConfigError, EvalConfig, load_config
 from evaluation.data import DataError, Query, read_judgments, read_queries
 from evaluation.evaluate import percentiles, score_runs
 
-COMMANDS = ("run", "pool-export", "pool-import")
+COMMANDS = ("run", "pool-export", "pool-import", "srw-export", "srw-import")
 
 
 def attribution(configured: str, args: argparse.Namespace) -> str:
@@ -191,7 +193,70 @@ def build_parser() -> argparse.ArgumentParser:
     imp.add_argument("sheet", type=Path, help="the CSV from pool-export, ratings filled in")
     imp.add_argument("--out", type=Path, required=True, help="the JSONL judgments to write")
     imp.add_argument("--source", default=None, help="value of the 'source' field")
+
+    sx = sub.add_parser(
+        "srw-export",
+        help="query set, search configurations, judgments and an experiment as Search "
+        "Relevance Workbench bodies (OpenSearch 3.1+)",
+    )
+    _selection(sx)
+    sx.add_argument(
+        "--configurations", default="", help="comma-separated configuration names (default: all)"
+    )
+    sx.add_argument(
+        "--size", type=int, default=10, help="the experiment's page size (default %(default)s)"
+    )
+    sx.add_argument("--name", default="eval-search", help="name of the query set and judgment list")
+    sx.add_argument("--out", type=Path, required=True, help="folder for the JSON bodies (created)")
+    g = sx.add_argument_group("creating them on a cluster with the Workbench plugin")
+    g.add_argument("--url", default=None, help="the cluster's URL: PUT every body there")
+    g.add_argument("--user", default=os.environ.get("OPENSEARCH_USER"), help="basic-auth user")
+    g.add_argument(
+        "--password", default=os.environ.get("OPENSEARCH_PASSWORD"), help="basic-auth password"
+    )
+    g.add_argument(
+        "--insecure", action="store_true", help="do not verify the cluster's TLS certificate"
+    )
+    g.add_argument("--ca-certs", default=os.environ.get("OPENSEARCH_CA_CERTS"), help="CA bundle")
+
+    si = sub.add_parser(
+        "srw-import", help="a Workbench judgment list (export or GET answer) -> JSONL judgments"
+    )
+    si.add_argument("export", type=Path, help="the Workbench judgments JSON")
+    si.add_argument(
+        "--queries",
+        action="append",
+        type=Path,
+        default=[],
+        help="our query files, to map each query text back to its id (repeatable)",
+    )
+    si.add_argument("--default-language", default="en", help=argparse.SUPPRESS)
+    si.add_argument("--out", type=Path, required=True, help="the JSONL judgments to write")
+    si.add_argument(
+        "--round",
+        action="store_true",
+        help="round fractional ratings (implicit or LLM judgments) to whole gains",
+    )
     return ap
+
+
+def _selection(ap: argparse.ArgumentParser) -> None:
+    """The query, judgment and configuration selection of ``srw-export`` (as ``run``'s)."""
+    ap.add_argument("--queries", action="append", type=Path, required=True, help="query set")
+    ap.add_argument(
+        "--judgments", action="append", type=Path, required=True, help="judgments (repeatable)"
+    )
+    ap.add_argument("--default-language", default="en", help="language of queries naming none")
+    ap.add_argument("--languages", help="only these languages, comma-separated")
+    ap.add_argument("--limit", type=int, default=0, help="only the first N query ids")
+    ap.add_argument("--config", type=Path, default=None, help="configurations file")
+    ap.add_argument("--index", default=None, help="index or alias (default: the config's)")
+    ap.add_argument(
+        "--embed-model-id",
+        default=None,
+        help="ML Commons model for neural queries (default: read from the cluster with --url; "
+        "without either, configurations that need it are left out)",
+    )
 
 
 def select_queries(args: argparse.Namespace) -> list[Query]:
@@ -533,6 +598,60 @@ def cmd_pool_import(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_srw_export(args: argparse.Namespace) -> int:
+    cfg = load_config(args.config)
+    if args.index:
+        cfg.index = args.index
+    queries = select_queries(args)
+    judgments = read_judgments(args.judgments)
+    names = [n.strip() for n in args.configurations.split(",") if n.strip()] or [
+        c.name for c in cfg.configurations
+    ]
+    for n in names:
+        cfg.by_name(n)
+    client = None
+    embed = args.embed_model_id or ""
+    if args.url:
+        client = make_client(args.url, args.user, args.password, args.insecure, args.ca_certs)
+        embed = embed or search.embed_model_id(client) or ""
+    export = srw.build_export(cfg, queries, judgments.qrels, names, embed, args.size, args.name)
+    for path in export.write(args.out):
+        print(path)
+    for why in export.skipped:
+        log(f"left out: {why}")
+    if client is None:
+        print(
+            f"PUT each body to its endpoint ({srw.API}/query_sets, search_configurations, "
+            "judgments), then experiment.json to experiments with the ids they answered"
+        )
+        return 0
+    created = srw.create_all(client, export)
+    (args.out / "created.json").write_text(json.dumps(created, indent=2) + "\n", "utf-8")
+    print(
+        f"created on {args.url}: query set {created['query_set']}, "
+        f"{len(created['search_configurations'])} search configurations, judgments "
+        f"{created['judgments']}, experiment {created['experiment']} (ids in created.json)"
+    )
+    return 0
+
+
+def cmd_srw_import(args: argparse.Namespace) -> int:
+    try:
+        doc = json.loads(args.export.read_text(encoding="utf-8"))
+    except (OSError, ValueError) as exc:
+        raise DataError(f"{args.export}: cannot read it as JSON ({exc})") from None
+    queries = read_queries(args.queries, args.default_language) if args.queries else []
+    got = srw.import_judgments(doc, queries, round_ratings=args.round)
+    srw.write_jsonl(got.rows, args.out)
+    print(f"{len(got.rows)} ratings from {got.lists} judgment list(s) -> {args.out}")
+    if got.unknown_queries:
+        log(
+            f"{len(got.unknown_queries)} query texts are in no --queries file; their id is "
+            f"'srw:<text>' (first: {got.unknown_queries[0]!r})"
+        )
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     if argv and argv[0] not in COMMANDS and argv[0] not in ("-h", "--help"):
@@ -544,6 +663,10 @@ def main(argv: list[str] | None = None) -> int:
             return cmd_run(args)
         if args.command == "pool-export":
             return cmd_pool_export(args)
+        if args.command == "srw-export":
+            return cmd_srw_export(args)
+        if args.command == "srw-import":
+            return cmd_srw_import(args)
         return cmd_pool_import(args)
     except (ConfigError, DataError) as exc:
         print(f"eval-search: {exc}", file=sys.stderr)

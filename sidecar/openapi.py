@@ -13,6 +13,8 @@ from sidecar.errors import ERROR_CODES
 from sidecar.schemas import (
     CohereRerankRequest,
     CohereRerankResponse,
+    CohereV2RerankRequest,
+    CohereV2RerankResponse,
     EmbeddingsRequest,
     EmbeddingsResponse,
     ErrorEnvelope,
@@ -86,6 +88,8 @@ def openapi_document(
     models: list[type[BaseModel]] = [
         CohereRerankRequest,
         CohereRerankResponse,
+        CohereV2RerankRequest,
+        CohereV2RerankResponse,
         TeiRerankRequest,
         TeiRank,
         EmbeddingsRequest,
@@ -102,6 +106,8 @@ def openapi_document(
         _limit(schemas, "CohereRerankRequest", "query", maxLength=settings.max_query_chars)
         _limit(schemas, "CohereRerankRequest", "documents", maxItems=docs, maxLength=chars)
         schemas["RerankDocument"]["properties"]["text"]["maxLength"] = chars
+        _limit(schemas, "CohereV2RerankRequest", "query", maxLength=settings.max_query_chars)
+        _limit(schemas, "CohereV2RerankRequest", "documents", maxItems=docs, maxLength=chars)
         _limit(schemas, "TeiRerankRequest", "query", maxLength=settings.max_query_chars)
         _limit(schemas, "TeiRerankRequest", "texts", maxItems=docs, maxLength=chars)
         _limit(
@@ -135,6 +141,12 @@ def openapi_document(
                 "Rerank documents for a query (Cohere v1 shape)",
                 CohereRerankRequest,
                 _ref(CohereRerankResponse),
+            ),
+            "/v2/rerank": _post(
+                "Rerank documents for a query (Cohere v2 shape, as Elasticsearch's cohere "
+                "inference service parses it)",
+                CohereV2RerankRequest,
+                _ref(CohereV2RerankResponse),
             ),
             "/rerank": _post(
                 "Rerank texts for a query (text-embeddings-inference shape)",

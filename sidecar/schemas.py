@@ -5,7 +5,11 @@ Wire formats follow the APIs that clients already speak:
 * ``POST /v1/rerank`` — Cohere v1 rerank (also what OpenSearch ML Commons' built-in
   ``connector.pre_process.cohere.rerank`` / ``post_process.cohere.rerank`` functions send
   and expect: every ``index`` back, ``relevance_score`` a float).
-* ``POST /rerank`` — text-embeddings-inference (TEI) rerank.
+* ``POST /v2/rerank`` — Cohere v2 rerank, answered with exactly what Elasticsearch's
+  ``cohere`` inference service parses (``CohereRankedResponseEntity``): ``results`` first,
+  each result only ``index``, ``relevance_score`` and ``document.text``.
+* ``POST /rerank`` — text-embeddings-inference (TEI) rerank (also what Elasticsearch's
+  ``hugging_face`` rerank service sends and parses).
 * ``POST /v1/embeddings`` — OpenAI embeddings, plus ``input_type`` (query or document).
 * ``POST /v1/understand`` — the project's own: a query translated into the catalog's
   language, and what each search leg should search (an ML Commons ``ml_inference``
@@ -67,40 +71,41 @@ class RerankDocument(BaseModel):
     text: str
 
 
+#: the sidecar's own rerank options, shared by the Cohere v1 and v2 shapes
+INSTRUCTION_DOC = (
+    "Task instruction for instruction-following rerankers (Qwen3-Reranker). "
+    "Defaults to SIDECAR_DEFAULT_INSTRUCTION."
+)
+TRUNCATE_DOC = (
+    "Truncate pairs longer than SIDECAR_MAX_LENGTH tokens (the document is "
+    "cut, never the query); false answers 413 instead."
+)
+LANGUAGE_DOC = (
+    "The query's language (ISO 639-1), for documents that pack several "
+    "languages ('[[en]] ... [[zh]] ...'); detected when absent."
+)
+IN_RECALL_ORDER_DOC = (
+    "The documents come in the first stage's ranking (OpenSearch's rerank "
+    "processor sends them so; the project's connector says so): their scores are blended "
+    "with that order by SIDECAR_RERANK_RECALL_WEIGHT."
+)
+RECALL_WEIGHT_DOC = (
+    "Blend with the documents' order at this weight, whatever "
+    "in_recall_order says: (1 - w) x min-max(model) + w x (n - i) / n; 0: the model alone."
+)
+
+
 class CohereRerankRequest(_Request):
     model: str | None = None
     query: NonBlank
     documents: list[str | RerankDocument] = Field(min_length=1)
     top_n: Positive | None = None
     return_documents: bool = False
-    instruction: str | None = Field(
-        default=None,
-        description="Task instruction for instruction-following rerankers (Qwen3-Reranker). "
-        "Defaults to SIDECAR_DEFAULT_INSTRUCTION.",
-    )
-    truncate: bool = Field(
-        default=True,
-        description="Truncate pairs longer than SIDECAR_MAX_LENGTH tokens (the document is "
-        "cut, never the query); false answers 413 instead.",
-    )
-    language: str | None = Field(
-        default=None,
-        description="The query's language (ISO 639-1), for documents that pack several "
-        "languages ('[[en]] ... [[zh]] ...'); detected when absent.",
-    )
-    in_recall_order: bool = Field(
-        default=False,
-        description="The documents come in the first stage's ranking (OpenSearch's rerank "
-        "processor sends them so; the project's connector says so): their scores are blended "
-        "with that order by SIDECAR_RERANK_RECALL_WEIGHT.",
-    )
-    recall_weight: float | None = Field(
-        default=None,
-        ge=0.0,
-        le=1.0,
-        description="Blend with the documents' order at this weight, whatever "
-        "in_recall_order says: (1 - w) x min-max(model) + w x (n - i) / n; 0: the model alone.",
-    )
+    instruction: str | None = Field(default=None, description=INSTRUCTION_DOC)
+    truncate: bool = Field(default=True, description=TRUNCATE_DOC)
+    language: str | None = Field(default=None, description=LANGUAGE_DOC)
+    in_recall_order: bool = Field(default=False, description=IN_RECALL_ORDER_DOC)
+    recall_weight: float | None = Field(default=None, ge=0.0, le=1.0, description=RECALL_WEIGHT_DOC)
 
     @field_validator("documents", mode="before")
     @classmethod
@@ -160,6 +165,55 @@ class CohereRerankResponse(BaseModel):
     id: str
     results: list[CohereRerankResult]
     meta: RerankMeta
+
+
+class CohereV2RerankRequest(_Request):
+    """Cohere v2 rerank: what Elasticsearch's ``cohere`` service sends to ``{url}/v2/rerank``
+    (``CohereV2RerankRequest``: ``model``, ``query``, ``documents``, and ``return_documents``,
+    ``top_n``, ``max_chunks_per_doc`` when configured), plus the sidecar's own options."""
+
+    model: str | None = None
+    query: NonBlank
+    documents: list[str] = Field(min_length=1)
+    top_n: Positive | None = None
+    return_documents: bool = False
+    max_chunks_per_doc: Positive | None = Field(
+        default=None, description="Accepted for Cohere compatibility; documents are never split."
+    )
+    instruction: str | None = Field(default=None, description=INSTRUCTION_DOC)
+    truncate: bool = Field(default=True, description=TRUNCATE_DOC)
+    language: str | None = Field(default=None, description=LANGUAGE_DOC)
+    in_recall_order: bool = Field(default=False, description=IN_RECALL_ORDER_DOC)
+    recall_weight: float | None = Field(default=None, ge=0.0, le=1.0, description=RECALL_WEIGHT_DOC)
+
+
+class CohereV2Document(BaseModel):
+    text: str
+
+
+class CohereV2RerankResult(BaseModel):
+    """Only the three fields Elasticsearch's parser accepts: any other key in a result makes
+    it throw (``throwUnknownField``)."""
+
+    index: int
+    relevance_score: float
+    document: CohereV2Document | None = None
+
+
+class CohereV2Meta(BaseModel):
+    api_version: ApiVersion = ApiVersion(version="2")
+    billed_units: BilledUnits = BilledUnits()
+
+
+class CohereV2RerankResponse(BaseModel):
+    """``results`` comes first: older Elasticsearch parsers look for it only before the first
+    nested object ends, so ``meta`` must follow it. The sidecar's own details (model, cache,
+    tokens, language) are left out (``/v1/rerank`` has them); fallback scores are flagged
+    by ``X-Sidecar-Fallback``, as on every rerank route."""
+
+    results: list[CohereV2RerankResult]
+    id: str
+    meta: CohereV2Meta = CohereV2Meta()
 
 
 class TeiRerankRequest(_Request):

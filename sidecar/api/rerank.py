@@ -1,5 +1,6 @@
-"""Rerank routes: Cohere v1 (``/v1/rerank``) and TEI (``/rerank``). Parse, call the rerank
-service (``sidecar.services.rerank``), answer."""
+"""Rerank routes: Cohere v1 (``/v1/rerank``), Cohere v2 (``/v2/rerank``, the shape
+Elasticsearch's ``cohere`` inference service parses) and TEI (``/rerank``). Parse, call the
+rerank service (``sidecar.services.rerank``), answer."""
 
 from __future__ import annotations
 
@@ -13,6 +14,10 @@ from sidecar.schemas import (
     CohereRerankRequest,
     CohereRerankResponse,
     CohereRerankResult,
+    CohereV2Document,
+    CohereV2RerankRequest,
+    CohereV2RerankResponse,
+    CohereV2RerankResult,
     RerankMeta,
     TeiRank,
     TeiRerankRequest,
@@ -23,7 +28,9 @@ bp = Blueprint("rerank", __name__)
 
 
 def _rerank(
-    req: CohereRerankRequest | TeiRerankRequest, documents: list[str], **options: Any
+    req: CohereRerankRequest | CohereV2RerankRequest | TeiRerankRequest,
+    documents: list[str],
+    **options: Any,
 ) -> RerankResult:
     """What both APIs ask the same way, plus their ``options`` (see ``RerankCall``)."""
     call = RerankCall(
@@ -78,6 +85,29 @@ def cohere_rerank() -> Response:
             recall_weight=result.recall_weight or None,
         ),
     )
+    return _answer(body.model_dump(exclude_none=True), result)
+
+
+@bp.post("/v2/rerank")
+def cohere_v2_rerank() -> Response:
+    req = parse_json(CohereV2RerankRequest)
+    result = _rerank(
+        req,
+        req.documents,
+        model=req.model,
+        recall_weight=req.recall_weight,
+        in_recall_order=req.in_recall_order,
+    )
+    order = result.order if req.top_n is None else result.order[: req.top_n]
+    results = [
+        CohereV2RerankResult(
+            index=i,
+            relevance_score=wire_score(result.scores[i]),
+            document=CohereV2Document(text=req.documents[i]) if req.return_documents else None,
+        )
+        for i in order
+    ]
+    body = CohereV2RerankResponse(results=results, id=str(uuid.uuid4()))
     return _answer(body.model_dump(exclude_none=True), result)
 
 

@@ -91,4 +91,3 @@ class Cluster:
         with self._lock:
             self._model = (time.monotonic(), model_id)
         return model_id
-

@@ -31,6 +31,7 @@ def bearer(key: str) -> dict[str, str]:
     "path,body",
     [
         ("/v1/rerank", BODY),
+        ("/v2/rerank", BODY),
         ("/rerank", {"query": "q", "texts": ["a"]}),
         ("/v1/embeddings", {"input": "q"}),
     ],
