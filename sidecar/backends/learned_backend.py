@@ -36,8 +36,8 @@ log = logging.getLogger(__name__)
 
 #: the model that ships in the repository, and the catalog vocabulary it was trained with
 MODELS = Path(__file__).resolve().parents[1] / "ranker" / "models"
-DEFAULT_MODEL = MODELS / "lgbm-v1.txt"
-DEFAULT_VOCABULARY = MODELS / "lgbm-v1.vocab.npz"
+DEFAULT_MODEL = MODELS / "lgbm-v2.txt"
+DEFAULT_VOCABULARY = MODELS / "lgbm-v2.vocab.npz"
 USE_NAME = "use-multilingual-v3"
 LANGUAGES = ("zh", "es", "ja", "fr", "de")
 
@@ -142,7 +142,7 @@ class LearnedReranker:
         self,
         featurizer: Featurizer,
         model: str | Path = DEFAULT_MODEL,
-        name: str = "lgbm-v1",
+        name: str = "lgbm-v2",
     ) -> None:
         import lightgbm  # heavy import stays inside the backend
 
