@@ -65,7 +65,9 @@ def opensearch_url(request: pytest.FixtureRequest) -> Iterator[str]:
         except ImportError:
             OpenSearchContainer = None  # noqa: N806
         if OpenSearchContainer is not None:
-            version = os.environ.get("OPENSEARCH_VERSION", "2.19.1")
+            from local_node.node import default_version
+
+            version = default_version()
             with OpenSearchContainer(f"opensearchproject/opensearch:{version}") as container:
                 cfg = container.get_config()
                 url = f"http://{cfg['host']}:{cfg['port']}"
