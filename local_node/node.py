@@ -20,9 +20,12 @@ keeps the logs.
 The Maven k-NN zip has no native faiss/nmslib libraries: map vectors with
 ``"engine": "lucene"``. ``plugins.security.*`` must not be set (the plugin is absent).
 
+The version: ``OPENSEARCH_VERSION`` (or ``--version``), one of :data:`LINES` (2.19.1 runs on
+Java 17, 3.6.0 on Java 21+).
+
 Command line (used by ``make run``)::
 
-    python -m local_node start [--name NAME]   # prints the URL; the node keeps running
+    python -m local_node start [--name NAME] [--version V]   # prints the URL; keeps running
     python -m local_node stop [--name NAME]
     python -m local_node status [--name NAME]
 """
@@ -48,9 +51,10 @@ from pathlib import Path
 
 from sidecar.launcher import free_port
 
-DEFAULT_VERSION = "2.19.1"
-#: the other supported line (CI runs a smoke of the end-to-end path on it)
-OTHER_VERSION = "3.6.0"
+#: the two OpenSearch lines the project runs on, the default first: the whole real-node suite
+#: runs on the one ``OPENSEARCH_VERSION`` picks, a smoke of the end-to-end path on the other
+LINES = ("2.19.1", "3.6.0")
+DEFAULT_VERSION = LINES[0]
 #: Plugin artifactIds in install order (each extends the ones before it).
 PLUGINS = ("opensearch-job-scheduler", "opensearch-ml-plugin", "opensearch-knn", "neural-search")
 MAVEN_DEPENDENCY_PLUGIN = "org.apache.maven.plugins:maven-dependency-plugin:3.8.1"
@@ -134,6 +138,13 @@ def log(msg: str) -> None:
 def default_version() -> str:
     """``OPENSEARCH_VERSION`` when set, else :data:`DEFAULT_VERSION`."""
     return os.environ.get("OPENSEARCH_VERSION") or DEFAULT_VERSION
+
+
+def other_version(version: str | None = None) -> str:
+    """The supported line of the other major version than ``version`` (default:
+    :func:`default_version`)."""
+    version = version or default_version()
+    return next(v for v in LINES if major(v) != major(version))
 
 
 def major(version: str) -> int:
@@ -464,8 +475,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument(
         "--version",
         default=default_version(),
-        help=f"OpenSearch version (env OPENSEARCH_VERSION; default %(default)s; supported: "
-        f"{DEFAULT_VERSION}, {OTHER_VERSION})",
+        help="OpenSearch version (env OPENSEARCH_VERSION; default %(default)s; the supported "
+        f"lines: {', '.join(LINES)})",
     )
     ap.add_argument("--port", type=int, default=0, help="HTTP port (default: a free one)")
     args = ap.parse_args(argv)

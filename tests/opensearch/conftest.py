@@ -3,7 +3,8 @@
 Which cluster: ``OPENSEARCH_URL`` (an existing one; ``OPENSEARCH_USER`` /
 ``OPENSEARCH_PASSWORD`` / ``OPENSEARCH_INSECURE``), else the official image through
 testcontainers where a Docker engine answers, else a local node from Maven Central
-(``local_node``). The fixture prints which.
+(``local_node``); the image or node is of the line ``OPENSEARCH_VERSION`` picks (the default
+line when unset; ``test_other_line.py`` smoke-tests the other). The fixture prints which.
 """
 
 from __future__ import annotations
