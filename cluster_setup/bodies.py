@@ -11,7 +11,10 @@ from pathlib import Path
 from typing import Any
 
 TEMPLATES = Path(__file__).resolve().parent.parent / "index_templates"
-DIGEST_RE = re.compile(r" \[setup:([0-9a-f]{12})\]$")
+#: `` (setup:<digest>)`` at the end of a description. ML Commons 3.x accepts only letters,
+#: digits, spaces and ``.,!?():@-_'/"`` in connector and model names and descriptions, so the
+#: stamp uses parentheses; the brackets older runs wrote are still read.
+DIGEST_RE = re.compile(r" [\[(]setup:([0-9a-f]{12})[\])]$")
 
 
 def load_body(name: str) -> dict[str, Any]:
@@ -44,7 +47,7 @@ def digest(body: Any) -> str:
 def stamp(body: dict[str, Any]) -> dict[str, Any]:
     """Append the body's digest to its description (computed without the stamp)."""
     out = copy.deepcopy(body)
-    out["description"] = f"{out.get('description', '')} [setup:{digest(body)}]"
+    out["description"] = f"{out.get('description', '')} (setup:{digest(body)})"
     return out
 
 

@@ -5,9 +5,11 @@ What it does, once per machine (cached):
 1. downloads the integ-test distribution ``org.opensearch.distribution.integ-test-zip:
    opensearch:V:zip`` and the plugin zips ``org.opensearch.plugin:{opensearch-job-scheduler,
    opensearch-ml-plugin, opensearch-knn, neural-search}:V.0:zip`` with ``mvn``;
-2. unpacks the distribution and assembles the modules it lacks (it ships only
-   ``transport-*``): ``lang-painless`` (k-NN extends it) and ``analysis-common`` (the language
-   analyzers), from their Maven jars plus a plugin descriptor written here;
+2. unpacks the distribution and assembles the modules it lacks, from their Maven jars plus a
+   plugin descriptor written here: the 2.x zip ships only ``transport-*``, so
+   ``lang-painless`` (k-NN extends it) and ``analysis-common`` (the language analyzers) are
+   built; the 3.x zip already carries them (and ``transport-grpc``, which k-NN and
+   neural-search 3.x extend), so nothing is;
 3. installs the plugins in dependency order with ``opensearch-plugin install --batch``.
 
 Then, per node: a config folder (single node, loopback, free ports, ML Commons breakers
@@ -18,9 +20,12 @@ keeps the logs.
 The Maven k-NN zip has no native faiss/nmslib libraries: map vectors with
 ``"engine": "lucene"``. ``plugins.security.*`` must not be set (the plugin is absent).
 
+The version: ``OPENSEARCH_VERSION`` (or ``--version``), one of :data:`LINES` (2.19.1 runs on
+Java 17, 3.6.0 on Java 21+).
+
 Command line (used by ``make run``)::
 
-    python -m local_node start [--name NAME]   # prints the URL; the node keeps running
+    python -m local_node start [--name NAME] [--version V]   # prints the URL; keeps running
     python -m local_node stop [--name NAME]
     python -m local_node status [--name NAME]
 """
@@ -46,7 +51,10 @@ from pathlib import Path
 
 from sidecar.launcher import free_port
 
-DEFAULT_VERSION = "2.19.1"
+#: the two OpenSearch lines the project runs on, the default first: the whole real-node suite
+#: runs on the one ``OPENSEARCH_VERSION`` picks, a smoke of the end-to-end path on the other
+LINES = ("2.19.1", "3.6.0")
+DEFAULT_VERSION = LINES[0]
 #: Plugin artifactIds in install order (each extends the ones before it).
 PLUGINS = ("opensearch-job-scheduler", "opensearch-ml-plugin", "opensearch-knn", "neural-search")
 MAVEN_DEPENDENCY_PLUGIN = "org.apache.maven.plugins:maven-dependency-plugin:3.8.1"
@@ -127,15 +135,30 @@ def log(msg: str) -> None:
     print(f"[opensearch] {msg}", file=sys.stderr, flush=True)
 
 
+def default_version() -> str:
+    """``OPENSEARCH_VERSION`` when set, else :data:`DEFAULT_VERSION`."""
+    return os.environ.get("OPENSEARCH_VERSION") or DEFAULT_VERSION
+
+
+def other_version(version: str | None = None) -> str:
+    """The supported line of the other major version than ``version`` (default:
+    :func:`default_version`)."""
+    version = version or default_version()
+    return next(v for v in LINES if major(v) != major(version))
+
+
+def major(version: str) -> int:
+    return int(version.split(".")[0])
+
+
 def java_home(version: str) -> str:
     """Java 17 runs OpenSearch 2.x; 3.x needs 21+ (the machine's Temurin 25)."""
     explicit = os.environ.get("OPENSEARCH_JAVA_HOME")
     if explicit:
         return explicit
-    major = int(version.split(".")[0])
     candidates = (
-        ["/usr/lib/jvm/temurin-25-jdk-amd64"]
-        if major >= 3
+        ["/usr/lib/jvm/temurin-25-jdk-amd64", "/usr/lib/jvm/java-21-openjdk-amd64"]
+        if major(version) >= 3
         else ["/usr/lib/jvm/java-17-openjdk-amd64", "/usr/lib/jvm/java-21-openjdk-amd64"]
     )
     for path in candidates:
@@ -143,7 +166,10 @@ def java_home(version: str) -> str:
             return path
     java = shutil.which("java")
     if not java:
-        raise NodeError("no Java found: install a JDK (17 for OpenSearch 2.x) or set JAVA_HOME")
+        raise NodeError(
+            "no Java found: install a JDK (17 for OpenSearch 2.x, 21+ for 3.x) or set "
+            "OPENSEARCH_JAVA_HOME"
+        )
     return str(Path(os.path.realpath(java)).parents[1])
 
 
@@ -215,7 +241,7 @@ def _assemble_module(module: Module, version: str, home: Path, root: Path) -> No
             root / "m2",
             cwd=Path(tmp),
         )
-    java_version = "21" if int(version.split(".")[0]) >= 3 else "11"
+    java_version = "21" if major(version) >= 3 else "11"
     (target / "plugin-descriptor.properties").write_text(
         f"description={module.description}\nversion={version}\nname={module.name}\n"
         f"classname={module.classname}\njava.version={java_version}\n"
@@ -227,8 +253,9 @@ def _assemble_module(module: Module, version: str, home: Path, root: Path) -> No
         (target / "plugin-security.policy").write_text(module.policy, encoding="utf-8")
 
 
-def install(version: str = DEFAULT_VERSION, root: Path | None = None) -> Path:
+def install(version: str | None = None, root: Path | None = None) -> Path:
     """The installed distribution (with modules and plugins); built once, then reused."""
+    version = version or default_version()
     root = root or cache_root()
     home = root / "dist" / f"opensearch-{version}"
     marker = home / ".installed"
@@ -245,6 +272,9 @@ def install(version: str = DEFAULT_VERSION, root: Path | None = None) -> Path:
     for p in (built / "bin").iterdir():
         p.chmod(0o755)
     for module in MODULES:
+        if (built / "modules" / module.name).exists():
+            continue  # 3.x ships it
+        log(f"assembling the module {module.name} (not in the {version} zip)")
         _assemble_module(module, version, built, root)
     env = {**os.environ, "OPENSEARCH_JAVA_HOME": java_home(version)}
     for plugin in PLUGINS:
@@ -294,7 +324,7 @@ def http_json(url: str, method: str = "GET", body: object = None, timeout: float
 class LocalNode:
     """One OpenSearch node on loopback. ``start()`` returns once the cluster is green."""
 
-    version: str = DEFAULT_VERSION
+    version: str = field(default_factory=default_version)
     run_dir: Path | None = None
     heap: str = os.environ.get("OPENSEARCH_HEAP", "1g")
     http_port: int = 0
@@ -442,7 +472,12 @@ def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(prog="python -m local_node", description=__doc__.split("\n")[0])
     ap.add_argument("action", choices=["install", "start", "stop", "status"])
     ap.add_argument("--name", default="default", help="which node (a run folder of its own)")
-    ap.add_argument("--version", default=os.environ.get("OPENSEARCH_VERSION", DEFAULT_VERSION))
+    ap.add_argument(
+        "--version",
+        default=default_version(),
+        help="OpenSearch version (env OPENSEARCH_VERSION; default %(default)s; the supported "
+        f"lines: {', '.join(LINES)})",
+    )
     ap.add_argument("--port", type=int, default=0, help="HTTP port (default: a free one)")
     args = ap.parse_args(argv)
     state = _state_dir(args.name)

@@ -19,6 +19,7 @@ import argparse
 import contextlib
 import json
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -38,7 +39,8 @@ from cluster_setup.client import make_client
 from ingest import catalog
 from ingest.catalog import ProductError, normalize, read_jsonl
 from ingest.loader import SidecarEmbedder, load_products
-from local_node.node import LocalNode, http_json, run_root
+from local_node.node import LocalNode, default_version, http_json, run_root
+from local_node.node import main as node_main
 from sidecar.launcher import SidecarProcess, free_port, is_ready
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -61,17 +63,27 @@ def say(msg: str) -> None:
 
 
 def ensure_node() -> str:
+    """The stack's node, of the line ``OPENSEARCH_VERSION`` picks: a running one of another
+    line is stopped and its data dropped (3.x indices do not open on 2.x), so the catalog and
+    setup are loaded again."""
+    version = default_version()
     info = state_dir() / "node" / "node.json"
     if info.exists():
-        url = json.loads(info.read_text())["url"]
+        saved = json.loads(info.read_text())
+        url = saved["url"]
         try:
             http_json(f"{url}/_cluster/health", timeout=3)
-            say(f"OpenSearch: reusing the node at {url}")
-            return url
         except (urllib.error.URLError, OSError):
             info.unlink()
-    say("OpenSearch: starting a local node (first time: downloads from Maven Central) ...")
-    node = LocalNode(run_dir=state_dir() / "node")
+        else:
+            if saved.get("version", version) == version:
+                say(f"OpenSearch: reusing the {version} node at {url}")
+                return str(url)
+            say(f"OpenSearch: stopping the {saved['version']} node (OPENSEARCH_VERSION={version})")
+            node_main(["stop", "--name", "stack/node"])
+            shutil.rmtree(state_dir() / "node" / "data", ignore_errors=True)
+    say(f"OpenSearch: starting a local {version} node (first time: downloads from Maven Central)")
+    node = LocalNode(version=version, run_dir=state_dir() / "node")
     return node.start()
 
 
@@ -287,8 +299,6 @@ def stop() -> int:
         stop_group(json.loads(info.read_text())["pid"])
         say("sidecar: stopped")
         info.unlink()
-    from local_node.node import main as node_main
-
     node_main(["stop", "--name", "stack/node"])
     return 0
 

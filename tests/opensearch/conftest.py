@@ -3,7 +3,8 @@
 Which cluster: ``OPENSEARCH_URL`` (an existing one; ``OPENSEARCH_USER`` /
 ``OPENSEARCH_PASSWORD`` / ``OPENSEARCH_INSECURE``), else the official image through
 testcontainers where a Docker engine answers, else a local node from Maven Central
-(``local_node``). The fixture prints which.
+(``local_node``); the image or node is of the line ``OPENSEARCH_VERSION`` picks (the default
+line when unset; ``test_other_line.py`` smoke-tests the other). The fixture prints which.
 """
 
 from __future__ import annotations
@@ -65,7 +66,9 @@ def opensearch_url(request: pytest.FixtureRequest) -> Iterator[str]:
         except ImportError:
             OpenSearchContainer = None  # noqa: N806
         if OpenSearchContainer is not None:
-            version = os.environ.get("OPENSEARCH_VERSION", "2.19.1")
+            from local_node.node import default_version
+
+            version = default_version()
             with OpenSearchContainer(f"opensearchproject/opensearch:{version}") as container:
                 cfg = container.get_config()
                 url = f"http://{cfg['host']}:{cfg['port']}"

@@ -167,3 +167,35 @@ def test_connector_creation_does_not_retry_other_errors(monkeypatch) -> None:
     with pytest.raises(TransportError):
         _setup(transport).create_connector({"name": "x"})
     assert transport.calls == 1
+
+
+#: what ML Commons 3.x accepts in a connector's or model's name and description (2.19 takes any)
+ML_COMMONS_3_PUNCTUATION = set(".,!?():@-_'/\" ")
+
+
+def test_setup_stamps_pass_ml_commons_3_name_and_description_rules() -> None:
+    """ML Commons 3.6 answers 400 "Model connector description can only contain letters,
+    numbers, spaces, and basic punctuation" to anything else; setup's stamp must pass too."""
+    from cluster_setup.bodies import TEMPLATES, stamp, stamped_digest
+
+    names = sorted(
+        p.name for p in TEMPLATES.glob("*.json") if p.name.startswith(("connector.", "model."))
+    )
+    assert names
+    for name in names:
+        body = stamp(load_body(name))
+        for key in ("name", "description"):
+            bad = {c for c in body[key] if not c.isalnum() and c not in ML_COMMONS_3_PUNCTUATION}
+            assert not bad, f"{name} {key}: {sorted(bad)}"
+        assert stamped_digest(body["description"])
+    # an older run's bracketed stamp is still read, so a re-run changes nothing
+    assert stamped_digest("the reranker [setup:0123456789ab]") == "0123456789ab"
+    assert stamped_digest("the reranker (setup:0123456789ab)") == "0123456789ab"
+
+
+def test_the_other_line_is_the_other_major_version() -> None:
+    from local_node.node import DEFAULT_VERSION, LINES, other_version
+
+    assert LINES[0] == DEFAULT_VERSION and len(LINES) == 2
+    assert other_version("2.19.1") == "3.6.0" and other_version("3.6.0") == "2.19.1"
+    assert other_version("3.5.0") == "2.19.1"
