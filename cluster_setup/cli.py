@@ -592,8 +592,15 @@ class Setup:
             state = self.apply(dimension, saved)
         except BaseException as exc:
             undone = self.rollback()
-            if undone and isinstance(exc, SystemExit) and isinstance(exc.code, str):
-                raise SystemExit(f"{exc.code} (undid this run's {undone} changes)") from None
+            note = f"; undid this run's {undone} changes" if undone else ""
+            if isinstance(exc, SystemExit) and isinstance(exc.code, str):
+                raise SystemExit(exc.code + note) from None
+            a = self.args
+            line = (
+                failures.describe(exc, a.opensearch, a.user) if isinstance(exc, Exception) else None
+            )
+            if line:
+                raise SystemExit(line + note) from None
             if undone:
                 print(f"sidecar-setup: undid this run's {undone} changes", file=sys.stderr)
             raise

@@ -29,6 +29,19 @@ class BackoffRetry(Retry):
         out.on_retry = self.on_retry
         return out
 
+    def increment(self, *args: Any, **kw: Any) -> Retry:
+        """As urllib3's, except that a failure no wait can mend stops at once: a certificate
+        that does not verify, TLS against a plain port, or http:// against a TLS port."""
+        # increment(method, url, response, error, _pool, _stacktrace)
+        error = kw.get("error") if "error" in kw else (args[3] if len(args) > 3 else None)
+        pool = kw.get("_pool") if "_pool" in kw else (args[4] if len(args) > 4 else None)
+        if error is not None and _permanent(error, pool):
+            from urllib3.exceptions import MaxRetryError
+
+            url = kw.get("url") if "url" in kw else (args[1] if len(args) > 1 else None)
+            raise MaxRetryError(pool, url, error) from error
+        return super().increment(*args, **kw)
+
     def get_retry_after(self, response: Any) -> float | None:
         value = super().get_retry_after(response)
         return None if value is None else min(value, RETRY_AFTER_CAP_S)
@@ -37,6 +50,19 @@ class BackoffRetry(Retry):
         if self.on_retry is not None:
             self.on_retry(self)
         super().sleep(response)
+
+
+def _permanent(error: Exception, pool: Any) -> bool:
+    from urllib3.exceptions import ProtocolError, SSLError
+
+    if isinstance(error, SSLError):
+        said = str(error)
+        return any(m in said for m in ("CERTIFICATE_VERIFY_FAILED", "WRONG_VERSION_NUMBER"))
+    if isinstance(error, ProtocolError) and getattr(pool, "scheme", "") == "http":
+        from cluster_setup.failures import speaks_tls
+
+        return speaks_tls(f"http://{pool.host}:{pool.port}")
+    return False
 
 
 def backoff_retry(
