@@ -515,12 +515,8 @@ class Setup:
                     f"self-check: the setup is in place, but a rerank as {user!r} fails: {line}"
                 ) from None
             detail = line or " ".join(f"{type(exc).__name__}: {exc}".split())[:300]
-            self.report.add("self-check", "rerank", "failed", detail)
             print(f"sidecar-setup: self-check: the rerank failed: {detail}", file=sys.stderr)
             return {"rerank": "failed", "user": user, "detail": detail}
-        self.report.add(
-            "self-check", "rerank", "ok", f"as {user or 'anonymous'}: {len(scores)} scores"
-        )
         return {"rerank": "ok", "user": user, "scores": len(scores)}
 
     def apply(self, dimension: int, saved: SetupState) -> SetupState:
@@ -725,6 +721,16 @@ def main(argv: list[str] | None = None) -> int:
             f"\nquery embedding (k-NN leg) model: {setup.embed_leg_model_id}"
             f"\nquery translation model: {setup.translate_model_id}"
         )
+        if setup.check:
+            c = setup.check
+            print(
+                f"self-check: a rerank through ML Commons as {c['user'] or 'anonymous'}: "
+                + (
+                    f"ok ({c['scores']} scores)"
+                    if c["rerank"] == "ok"
+                    else f"failed ({c['detail']})"
+                )
+            )
         b = setup.budget
         print(
             f"time budget: connectors connect {b.connect_timeout_s} s, read {b.read_timeout_s} s; "

@@ -29,18 +29,23 @@ class BackoffRetry(Retry):
         out.on_retry = self.on_retry
         return out
 
-    def increment(self, *args: Any, **kw: Any) -> Retry:
+    def increment(
+        self,
+        method: str | None = None,
+        url: str | None = None,
+        response: Any = None,
+        error: Exception | None = None,
+        _pool: Any = None,
+        _stacktrace: Any = None,
+    ) -> BackoffRetry:
         """As urllib3's, except that a failure no wait can mend stops at once: a certificate
         that does not verify, TLS against a plain port, or http:// against a TLS port."""
-        # increment(method, url, response, error, _pool, _stacktrace)
-        error = kw.get("error") if "error" in kw else (args[3] if len(args) > 3 else None)
-        pool = kw.get("_pool") if "_pool" in kw else (args[4] if len(args) > 4 else None)
-        if error is not None and _permanent(error, pool):
+        if error is not None and _permanent(error, _pool):
             from urllib3.exceptions import MaxRetryError
 
-            url = kw.get("url") if "url" in kw else (args[1] if len(args) > 1 else None)
-            raise MaxRetryError(pool, url, error) from error
-        return super().increment(*args, **kw)
+            raise MaxRetryError(_pool, url, error) from error
+        out: BackoffRetry = super().increment(method, url, response, error, _pool, _stacktrace)
+        return out
 
     def get_retry_after(self, response: Any) -> float | None:
         value = super().get_retry_after(response)
