@@ -490,7 +490,8 @@ class Setup:
         processor calls) as the user searches run as (``--check-user``; default the setup's
         own). The pipelines hide a failed rerank (``ignore_failure``): a search user without
         ``cluster:admin/opensearch/ml/predict`` gets the hybrid order, silently. A 401 or 403
-        stops with its line; any other failure is reported and the run still succeeds."""
+        ("denied") makes the run end with its line and exit 1; any other failure is reported
+        and the run still succeeds."""
         from cluster_setup.client import make_client
 
         a = self.args
@@ -510,10 +511,9 @@ class Setup:
             scores = res["inference_results"][0]["output"]
         except Exception as exc:  # noqa: BLE001 - reported below
             line = failures.describe(exc, a.opensearch, user)
-            if line and line.startswith(("401", "403")):
-                raise SystemExit(
-                    f"self-check: the setup is in place, but a rerank as {user!r} fails: {line}"
-                ) from None
+            if line and line.startswith(("401", "403")):  # main() ends with it, exit 1
+                said = f"self-check: the setup is in place, but a rerank as {user!r} fails: {line}"
+                return {"rerank": "denied", "user": user, "detail": said}
             detail = line or " ".join(f"{type(exc).__name__}: {exc}".split())[:300]
             print(f"sidecar-setup: self-check: the rerank failed: {detail}", file=sys.stderr)
             return {"rerank": "failed", "user": user, "detail": detail}
@@ -739,6 +739,9 @@ def main(argv: list[str] | None = None) -> int:
             f"{b.one_call_search_timeout_s:g} s for hybrid or rerank "
             f"(up to {b.max_connection} concurrent searches per node)"
         )
+    if setup.check and setup.check["rerank"] == "denied":
+        print(setup.check["detail"], file=sys.stderr)
+        return 1
     return 0
 
 

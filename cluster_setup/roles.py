@@ -1,8 +1,9 @@
 """The least-privilege roles of a cluster with the security plugin, as the bodies of its
 REST API (``PUT /_plugins/_security/api/roles/NAME``): ``sidecar-setup roles`` prints them.
 
-Three users: the one who runs ``sidecar-setup`` (and ``ingest``), the one searches run as
-(the search page, applications naming the pipelines), and the sidecar's telemetry writer.
+Four users: the one who runs ``sidecar-setup``, the one who runs ``ingest``, the one searches
+run as (the search page, applications naming the pipelines), and the sidecar's telemetry
+writer.
 Each list was found on a real secured node (tests/opensearch/test_secured.py takes one
 permission away at a time and expects the one-line 403 naming it).
 """
@@ -57,6 +58,30 @@ SEARCH_CLUSTER = (
 )
 SEARCH_INDEX = ("indices:data/read/search*",)
 
+#: what ``ingest`` calls for an incremental load, deletes and a rebuild (not the vocabulary)
+INGEST_CLUSTER = (
+    "indices:data/write/bulk",
+    "indices:data/read/mget",  # the content hashes already indexed
+    "indices:data/read/scroll",  # --delete-missing lists the indexed ids
+    "indices:data/read/scroll/clear",
+)
+INGEST_INDEX = (
+    "indices:admin/aliases/get",
+    "indices:admin/aliases",
+    "indices:admin/exists",
+    "indices:admin/get",
+    "indices:admin/create",
+    "indices:admin/delete",  # a rebuild drops the old index
+    "indices:admin/mappings/get",
+    "indices:admin/refresh*",
+    "indices:data/write/bulk*",
+    "indices:data/write/index",
+    "indices:data/write/delete",
+    "indices:data/read/mget*",
+    "indices:data/read/search*",
+    "indices:data/read/scroll*",
+)
+
 #: the sidecar's telemetry ``_bulk`` into daily indices it creates on first write
 TELEMETRY_CLUSTER = ("indices:data/write/bulk",)
 TELEMETRY_INDEX = (
@@ -86,6 +111,9 @@ def roles(index: str = TEMPLATE_NAME) -> dict[str, dict[str, Any]]:
             SETUP_CLUSTER,
             catalog,
             SETUP_INDEX,
+        ),
+        "ranking_sidecar_ingest": _role(
+            "runs ingest: loads the catalog behind the alias", INGEST_CLUSTER, catalog, INGEST_INDEX
         ),
         "ranking_sidecar_search": _role(
             "searches through the ranking sidecar's pipelines (and the sidecar's search page)",

@@ -29,7 +29,7 @@ from tests.opensearch.conftest import run_setup
 
 USER_PASSWORD = "Sidecar-Test-Pw-9!"
 SAMPLE = Path(__file__).resolve().parents[2] / "ingest" / "sample_data" / "products.jsonl"
-SETUP_ROLE, SEARCH_ROLE, TELEMETRY_ROLE = roles()
+SETUP_ROLE, INGEST_ROLE, SEARCH_ROLE, TELEMETRY_ROLE = roles()
 
 
 @pytest.fixture(scope="module")
@@ -243,40 +243,41 @@ def test_the_self_check_names_a_search_user_who_may_not_rerank(
     )
 
 
+def ingest_as(
+    node: LocalNode, sidecar: SidecarProcess, user: str, feed: Path, tmp_path: Path
+) -> subprocess.CompletedProcess[str]:
+    argv = ["--opensearch", node.url, "--user", user, "--password", USER_PASSWORD]
+    argv += ["--ca-certs", str(node.ca_certs), "--dead-letter", str(tmp_path / "dead.jsonl")]
+    return subprocess.run(
+        [sys.executable, "-m", "ingest", str(feed), "--sidecar", sidecar.url, "--json", *argv],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+
+
 def test_ingest_and_a_hybrid_rerank_search_through_tls(
     node: LocalNode, sidecar: SidecarProcess, admin: Any, tmp_path: Path
 ):
-    """Products in through the ingest CLI (admin, CA bundle), then the sidecar's own client
-    (the search page's) searches as the least-privilege search user: the rerank ran."""
+    """Products in through the ingest CLI as the least-privilege ingest user (CA bundle), then
+    the sidecar's own client (the search page's) searches as the least-privilege search user:
+    the rerank ran."""
     from sidecar.cluster.client import Cluster
     from sidecar.settings import Settings
 
     feed = tmp_path / "few.jsonl"
     feed.write_text("".join(SAMPLE.read_text(encoding="utf-8").splitlines(True)[:12]))
-    out = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "ingest",
-            str(feed),
-            "--sidecar",
-            sidecar.url,
-            "--json",
-            "--opensearch",
-            node.url,
-            "--user",
-            ADMIN_USER,
-            "--password",
-            ADMIN_PASSWORD,
-            "--ca-certs",
-            str(node.ca_certs),
-            "--dead-letter",
-            str(tmp_path / "dead.jsonl"),
-        ],
-        capture_output=True,
-        text=True,
-        timeout=300,
+    # a user who may not write: one line, not twelve dead letters
+    write = "indices:data/write/index"
+    user = make_user(admin, "ingest_without_write", without(INGEST_ROLE, write))
+    out = ingest_as(node, sidecar, user, feed, tmp_path)
+    assert out.returncode == 2, out.stdout[-2000:]
+    assert out.stderr.strip() == (
+        f"ingest: 403 from {node.url}: user {user!r} lacks {write}: grant {write} to a role "
+        f"mapped to {user!r} (sidecar-setup roles prints the roles)"
     )
+    user = make_user(admin, "sidecar_ingest", roles()[INGEST_ROLE])
+    out = ingest_as(node, sidecar, user, feed, tmp_path)
     assert out.returncode == 0, out.stderr[-3000:]
     assert json.loads(out.stdout)["written"] == 12
     search = make_user(admin, "sidecar_search", roles()[SEARCH_ROLE])
