@@ -588,7 +588,8 @@ class Setup:
             state = self.apply(dimension, saved)
         except BaseException as exc:
             undone = self.rollback()
-            note = f"; undid this run's {undone} changes" if undone else ""
+            plural = "s" if undone != 1 else ""
+            note = f"; undid this run's {undone} change{plural}" if undone else ""
             if isinstance(exc, SystemExit) and isinstance(exc.code, str):
                 raise SystemExit(exc.code + note) from None
             a = self.args
@@ -598,7 +599,7 @@ class Setup:
             if line:
                 raise SystemExit(line + note) from None
             if undone:
-                print(f"sidecar-setup: undid this run's {undone} changes", file=sys.stderr)
+                print(f"sidecar-setup: undid this run's {undone} change{plural}", file=sys.stderr)
             raise
         if not self.dry:
             self.cleanup()

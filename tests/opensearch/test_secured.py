@@ -191,6 +191,17 @@ def test_a_setup_user_missing_a_permission_gets_one_line_and_leaves_nothing(
     assert out.returncode != 0, out.stdout[-2000:]
     line = last_line(out)
     assert line.startswith(f"403 from {node.url}: user {user!r} lacks {permission}: grant "), line
+    # what the run had written, undone: 4 connectors, 4 models, the template, products-v1
+    # and its alias before the first pipeline; 1 connector before the first model
+    undone = {
+        "cluster:admin/search/pipeline/put": 11,
+        "cluster:admin/opensearch/ml/register_model": 1,
+    }
+    if permission in undone:
+        n = undone[permission]
+        assert line.endswith(f"; undid this run's {n} change{'s' if n > 1 else ''}"), line
+    else:
+        assert "undid" not in line, line
     assert len(out.stderr.strip().splitlines()) == 1, out.stderr
     assert all("ranking-sidecar" not in o for o in ml_objects(admin)), ml_objects(admin)
     templates = get_or_empty(admin, "/_index_template").get("index_templates", [])
