@@ -32,7 +32,7 @@ removed. ``--dry-run`` prints the bodies and changes nothing.
 from __future__ import annotations
 
 import argparse
-import contextlib
+import functools
 import ipaddress
 import json
 import os
@@ -42,13 +42,16 @@ import time
 import urllib.error
 import urllib.parse
 import urllib.request
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
 from cluster_setup import budget as budgets
+from cluster_setup import failures
 from cluster_setup.bodies import TEMPLATES, digest, load_body, stamp, stamped_digest, substitute
-from cluster_setup.client import add_connection_args, client_from_args
+from cluster_setup.client import add_connection_args, client_from_args, verify_setting
 from cluster_setup.dashboards import DASHBOARDS_FILE, import_dashboards
+from cluster_setup.failures import one_line
 from cluster_setup.pipelines import PIPELINES, set_weights
 from cluster_setup.state import TEMPLATE_NAME, SetupState, read_state, template_path, with_state
 
@@ -123,12 +126,61 @@ class Setup:
         self.args = args
         self.report = Report()
         self.dry = args.dry_run
+        self._reads: dict[str, Any] = {}
+        self._undo: list[tuple[str, Callable[[], Any]]] = []
 
     # -- http helpers ------------------------------------------------------------------------
     def req(
         self, method: str, path: str, body: Any = None, params: dict[str, Any] | None = None
     ) -> Any:
         return self.client.transport.perform_request(method, path, body=body, params=params)
+
+    def read(self, path: str) -> Any:
+        """``GET path``, read once per run (the preflight reads everything first); ``None``
+        only for a 404. Any other failure (401, 403, 5xx, TLS) stops the run: taking it for
+        "missing" would create objects next to ones the user cannot see."""
+        from opensearchpy.exceptions import NotFoundError
+
+        if path not in self._reads:
+            try:
+                self._reads[path] = self.req("GET", path)
+            except NotFoundError:
+                self._reads[path] = None
+        return self._reads[path]
+
+    def undo_on_failure(self, what: str, action: Callable[[], Any]) -> None:
+        """Journal the inverse of a write: a run that fails undoes them, newest first."""
+        self._undo.append((what, action))
+
+    def rollback(self) -> int:
+        """Undo this run's writes (connectors and models it created are undeployed and
+        deleted, templates and pipelines put back as they were); how many were undone."""
+        done = 0
+        for what, action in reversed(self._undo):
+            try:
+                action()
+                done += 1
+            except Exception as exc:  # noqa: BLE001 - undo the rest; say what stayed
+                print(f"sidecar-setup: could not undo {what}: {exc}", file=sys.stderr)
+        self._undo.clear()
+        return done
+
+    def _delete_model(self, model_id: str) -> None:
+        from opensearchpy.exceptions import AuthenticationException, AuthorizationException
+
+        try:
+            self.req("POST", f"/_plugins/_ml/models/{model_id}/_undeploy")
+        except (AuthenticationException, AuthorizationException):
+            raise
+        except Exception:  # noqa: BLE001 - not deployed (yet); the delete says the rest
+            pass
+        self.req("DELETE", f"/_plugins/_ml/models/{model_id}")
+
+    def _restore(self, path: str, previous: Any) -> Callable[[], Any]:
+        """The undo of ``PUT path``: the previous body back, or the object deleted."""
+        if previous is None:
+            return lambda: self.req("DELETE", path)
+        return lambda: self.req("PUT", path, previous)
 
     def create_connector(self, connector: dict[str, Any], wait_s: float = 120.0) -> str:
         """ML Commons encrypts credentials with a master key that the first connector of a
@@ -141,7 +193,12 @@ class Setup:
         while True:
             try:
                 res = self.req("POST", "/_plugins/_ml/connectors/_create", connector)
-                return str(res["connector_id"])
+                connector_id = str(res["connector_id"])
+                path = f"/_plugins/_ml/connectors/{connector_id}"
+                self.undo_on_failure(
+                    f"connector {connector_id}", functools.partial(self.req, "DELETE", path)
+                )
+                return connector_id
             except TransportError as exc:
                 said = f"{exc} {exc.info}"
                 if not any(m in said for m in TRANSIENT_ML_ERRORS) or time.monotonic() > deadline:
@@ -156,11 +213,7 @@ class Setup:
 
     # -- steps -----------------------------------------------------------------------------
     def cluster_settings(self) -> None:
-        current = self.req(
-            "GET",
-            "/_cluster/settings",
-            params={"flat_settings": "true", "include_defaults": "true"},
-        )
+        current = self.read("/_cluster/settings?flat_settings=true&include_defaults=true")
         flat: dict[str, Any] = {}
         for scope in ("defaults", "persistent", "transient"):
             flat.update(current.get(scope, {}))
@@ -197,9 +250,8 @@ class Setup:
         )
 
     def _template(self, name: str = TEMPLATE_NAME) -> dict[str, Any] | None:
-        try:
-            got = self.req("GET", template_path(name))
-        except Exception:  # noqa: BLE001 - 404: not there yet
+        got = self.read(template_path(name))
+        if not got or not got.get("index_templates"):
             return None
         body: dict[str, Any] = got["index_templates"][0]["index_template"]
         return body
@@ -227,24 +279,38 @@ class Setup:
         else:
             if not self.dry:
                 self.req("PUT", template_path(), body)
+                self.undo_on_failure(
+                    f"index template {TEMPLATE_NAME}", self._restore(template_path(), current)
+                )
             status = "would-apply" if self.dry else ("created" if not meta else "updated")
             self.report.add("index-template", TEMPLATE_NAME, status, f"dimension {dimension}")
         # the first versioned index behind the alias (rebuilds are the ingest CLI's job)
-        if self.client.indices.exists_alias(name=ALIAS):
-            targets = sorted(self.client.indices.get_alias(name=ALIAS))
+        targets = self.alias_targets()
+        if targets:
             self.report.add("alias", ALIAS, "unchanged", "-> " + ", ".join(targets))
-        elif self.client.indices.exists(index=ALIAS):
+            return
+        index = f"{ALIAS}-v1"
+        if not self.dry:
+            if not self.client.indices.exists(index=index):
+                self.client.indices.create(index=index)
+                self.undo_on_failure(f"index {index}", lambda: self.req("DELETE", f"/{index}"))
+            self.client.indices.put_alias(index=index, name=ALIAS)
+            self.undo_on_failure(
+                f"alias {ALIAS}", lambda: self.req("DELETE", f"/{index}/_alias/{ALIAS}")
+            )
+        self.report.add("alias", ALIAS, "would-apply" if self.dry else "created", f"-> {index}")
+
+    def alias_targets(self) -> list[str]:
+        """The indices behind the alias, empty when it does not exist. Asked of the alias's
+        own name (``GET /products/_alias``), not of every index (``GET /_alias/products``
+        needs ``indices:admin/aliases/get`` on ``*``)."""
+        got = self.read(f"/{ALIAS}/_alias") or {}
+        if ALIAS in got:
             raise SystemExit(
                 f"an index named {ALIAS!r} exists; the catalog must live behind an "
                 f"alias of that name (e.g. {ALIAS}-v1)"
             )
-        else:
-            index = f"{ALIAS}-v1"
-            if not self.dry:
-                if not self.client.indices.exists(index=index):
-                    self.client.indices.create(index=index)
-                self.client.indices.put_alias(index=index, name=ALIAS)
-            self.report.add("alias", ALIAS, "would-apply" if self.dry else "created", f"-> {index}")
+        return sorted(i for i, v in got.items() if ALIAS in (v.get("aliases") or {}))
 
     def telemetry_template(self) -> None:
         """The mapping of the records the sidecar writes (and the Dashboards read)."""
@@ -258,7 +324,12 @@ class Setup:
             self.report.add("index-template", TELEMETRY_TEMPLATE, "unchanged", detail)
             return
         if not self.dry:
+            previous = self._template(TELEMETRY_TEMPLATE)
             self.req("PUT", template_path(TELEMETRY_TEMPLATE), body)
+            self.undo_on_failure(
+                f"index template {TELEMETRY_TEMPLATE}",
+                self._restore(template_path(TELEMETRY_TEMPLATE), previous),
+            )
         status = "would-apply" if self.dry else ("created" if not meta else "updated")
         self.report.add("index-template", TELEMETRY_TEMPLATE, status, detail)
 
@@ -277,29 +348,27 @@ class Setup:
             self.report.add("dashboards", DASHBOARDS_FILE, "would-apply", url)
             return
         a = self.args
-        verify: bool | str = a.ca_certs or not a.insecure
+        verify = verify_setting(a.ca_certs, a.insecure)
         answer = import_dashboards(url, a.user, a.password, verify, path)
         count = answer.get("successCount", 0)
         self.report.add("dashboards", DASHBOARDS_FILE, "imported", f"{count} objects -> {url}")
 
     def _get(self, kind: str, object_id: str | None) -> dict[str, Any] | None:
+        """The saved connector or model; ``None`` when it was deleted meanwhile (404)."""
         if not object_id:
             return None
-        try:
-            found: dict[str, Any] = self.req("GET", f"/_plugins/_ml/{kind}/{object_id}")
-            return found
-        except Exception:  # noqa: BLE001 - deleted meanwhile
-            return None
+        found: dict[str, Any] | None = self.read(f"/_plugins/_ml/{kind}/{object_id}")
+        return found
 
     def _find(self, kind: str, name: str) -> list[dict[str, Any]]:
         """Objects of this name (for clean-up; the search lags a refresh behind)."""
+        from opensearchpy.exceptions import NotFoundError
+
         query = {"size": 100, "query": {"match_phrase": {"name": name}}}
         try:
             res = self.req("POST", f"/_plugins/_ml/{kind}/_search", query)
-        except Exception as exc:  # noqa: BLE001 - the ML index does not exist yet
-            if "index_not_found" in str(exc) or "404" in str(exc):
-                return []
-            raise
+        except NotFoundError:  # the ML index does not exist yet
+            return []
         out = []
         for hit in res.get("hits", {}).get("hits", []):
             src = hit.get("_source", {})
@@ -351,8 +420,13 @@ class Setup:
             res = self.req(
                 "POST", "/_plugins/_ml/models/_register", model_body, params={"deploy": "true"}
             )
+            if res.get("model_id"):
+                registered = str(res["model_id"])
+                self.undo_on_failure(f"model {registered}", lambda: self._delete_model(registered))
             task = self._wait_task(res)
             model_id = res.get("model_id") or task["model_id"]
+            if not res.get("model_id"):
+                self.undo_on_failure(f"model {model_id}", lambda: self._delete_model(model_id))
             self.report.add("model", model_body["name"], "created", model_id)
         self._stale += [
             ("models", m["id"])
@@ -399,38 +473,55 @@ class Setup:
             body = set_weights(substitute(body, ids), weights)
             body = stamp(body)
             self.show(f"PUT /_search/pipeline/{name}", body)
-            try:
-                got = self.req("GET", f"/_search/pipeline/{name}")[name]
-                current = stamped_digest(got.get("description"))
-            except Exception:  # noqa: BLE001 - not there yet
-                current = None
-            if current == stamped_digest(body["description"]):
+            path = f"/_search/pipeline/{name}"
+            got = (self.read(path) or {}).get(name)
+            current = stamped_digest(got.get("description")) if got else None
+            if got and current == stamped_digest(body["description"]):
                 self.report.add("search-pipeline", name, "unchanged")
                 continue
             if not self.dry:
-                self.req("PUT", f"/_search/pipeline/{name}", body)
+                self.req("PUT", path, body)
+                self.undo_on_failure(f"search pipeline {name}", self._restore(path, got))
             status = "would-apply" if self.dry else ("created" if current is None else "updated")
             self.report.add("search-pipeline", name, status)
 
-    def cleanup(self) -> None:
-        """Remove models and connectors this run replaced (after the pipelines moved)."""
-        for kind, object_id in dict.fromkeys(self._stale):
-            if kind == "models":
-                with contextlib.suppress(Exception):  # already undeployed
-                    self.req("POST", f"/_plugins/_ml/models/{object_id}/_undeploy")
-            with contextlib.suppress(Exception):  # already gone
-                self.req("DELETE", f"/_plugins/_ml/{kind}/{object_id}")
-                self.report.add(kind[:-1], object_id, "deleted", "replaced")
+    def self_check(self) -> dict[str, Any]:
+        """One rerank through ML Commons (``_predict`` on the rerank model, what the ``rerank``
+        processor calls) as the user searches run as (``--check-user``; default the setup's
+        own). The pipelines hide a failed rerank (``ignore_failure``): a search user without
+        ``cluster:admin/opensearch/ml/predict`` gets the hybrid order, silently. A 401 or 403
+        ("denied") makes the run end with its line and exit 1; any other failure is reported
+        and the run still succeeds."""
+        from cluster_setup.client import make_client
 
-    def run(self) -> Report:
+        a = self.args
+        user = a.check_user or a.user
+        client = self.client
+        if a.check_user:
+            client = make_client(
+                a.opensearch, a.check_user, a.check_password, a.insecure, a.ca_certs
+            )
+        model_id = self.rerank_model_id_for_check
+        body = {"query_text": "wireless mouse", "text_docs": ["wireless mouse", "usb cable"]}
         try:
-            self.budget = budgets.derive(self.args.budget)
-        except ValueError as exc:
-            raise SystemExit(f"--budget: {exc}") from None
-        dimension = self.args.dimension or sidecar_dimensions(self.args.sidecar)
-        self._stale: list[tuple[str, str]] = []
+            # the rerank processor's own input (query_text, text_docs): text_similarity
+            res = client.transport.perform_request(
+                "POST", f"/_plugins/_ml/_predict/text_similarity/{model_id}", body=body
+            )
+            scores = res["inference_results"][0]["output"]
+        except Exception as exc:  # noqa: BLE001 - reported below
+            line = failures.describe(exc, a.opensearch, user)
+            if line and line.startswith(("401", "403")):  # main() ends with it, exit 1
+                said = f"self-check: the setup is in place, but a rerank as {user!r} fails: {line}"
+                return {"rerank": "denied", "user": user, "detail": said}
+            detail = line or " ".join(f"{type(exc).__name__}: {exc}".split())[:300]
+            print(f"sidecar-setup: self-check: the rerank failed: {detail}", file=sys.stderr)
+            return {"rerank": "failed", "user": user, "detail": detail}
+        return {"rerank": "ok", "user": user, "scores": len(scores)}
+
+    def apply(self, dimension: int, saved: SetupState) -> SetupState:
+        """The writes, each journalled for ``rollback``."""
         self.cluster_settings()
-        saved = self.saved_state()
         values = {
             "SIDECAR_URL": self.args.sidecar.rstrip("/"),
             "SIDECAR_API_KEY": self.args.sidecar_api_key,
@@ -445,10 +536,75 @@ class Setup:
             state["embed-leg"]["model_id"],
         )
         self.telemetry_template()
-        if not self.dry:
-            self.cleanup()
         if self.args.dashboards:
             self.dashboards()
+        self._undo.clear()  # done: nothing to undo any more
+        return state
+
+    def cleanup(self) -> None:
+        """Remove models and connectors this run replaced (after the pipelines moved)."""
+        from opensearchpy.exceptions import NotFoundError
+
+        for kind, object_id in dict.fromkeys(self._stale):
+            try:
+                if kind == "models":
+                    self._delete_model(object_id)
+                else:
+                    self.req("DELETE", f"/_plugins/_ml/{kind}/{object_id}")
+                self.report.add(kind[:-1], object_id, "deleted", "replaced")
+            except NotFoundError:  # already gone
+                continue
+            except Exception as exc:  # noqa: BLE001 - the setup stands; say what was kept
+                why = failures.describe(exc, self.args.opensearch, self.args.user)
+                self.report.add(kind[:-1], object_id, "kept", why or f"{type(exc).__name__}")
+
+    def preflight(self) -> SetupState:
+        """Every read the run needs, before it writes anything: a read that fails for any
+        reason but a 404 (no permission, a wrong password, a cluster error) stops the run
+        here, with nothing created. Returns the state the last run saved."""
+        self.read("/_cluster/settings?flat_settings=true&include_defaults=true")
+        saved = self.saved_state()
+        self._template(TELEMETRY_TEMPLATE)
+        self.alias_targets()
+        for name in PIPELINES:
+            self.read(f"/_search/pipeline/{name}")
+        for role in ROLES:
+            ids = saved.get(role, {})
+            self._get("connectors", ids.get("connector_id"))
+            self._get("models", ids.get("model_id"))
+            self._find("connectors", load_body(f"connector.{role}.json")["name"])
+            self._find("models", load_body(f"model.{role}.json")["name"])
+        return saved
+
+    def run(self) -> Report:
+        try:
+            self.budget = budgets.derive(self.args.budget)
+        except ValueError as exc:
+            raise SystemExit(f"--budget: {exc}") from None
+        dimension = self.args.dimension or sidecar_dimensions(self.args.sidecar)
+        self._stale: list[tuple[str, str]] = []
+        saved = self.preflight()
+        try:
+            state = self.apply(dimension, saved)
+        except BaseException as exc:
+            undone = self.rollback()
+            plural = "s" if undone != 1 else ""
+            note = f"; undid this run's {undone} change{plural}" if undone else ""
+            if isinstance(exc, SystemExit) and isinstance(exc.code, str):
+                raise SystemExit(exc.code + note) from None
+            a = self.args
+            line = (
+                failures.describe(exc, a.opensearch, a.user) if isinstance(exc, Exception) else None
+            )
+            if line:
+                raise SystemExit(line + note) from None
+            if undone:
+                print(f"sidecar-setup: undid this run's {undone} change{plural}", file=sys.stderr)
+            raise
+        if not self.dry:
+            self.cleanup()
+        self.rerank_model_id_for_check = state["rerank"]["model_id"]
+        self.check = None if self.dry or self.args.no_check else self.self_check()
         self.rerank_model_id = state["rerank"]["model_id"]
         self.embed_model_id = state["embed"]["model_id"]
         self.translate_model_id = state["translate"]["model_id"]
@@ -462,7 +618,8 @@ def build_parser() -> argparse.ArgumentParser:
         description="Wire an OpenSearch cluster to the ranking sidecar (idempotent); optionally "
         "import the telemetry dashboards into OpenSearch Dashboards.",
         epilog="Example: sidecar-setup --opensearch http://127.0.0.1:9200 "
-        "--sidecar http://127.0.0.1:8080",
+        "--sidecar http://127.0.0.1:8080. `sidecar-setup roles` prints the least-privilege "
+        "roles of a cluster with the security plugin.",
     )
     add_connection_args(ap)
     ap.add_argument(
@@ -504,15 +661,41 @@ def build_parser() -> argparse.ArgumentParser:
         "and the sidecar's deadline (SIDECAR_REQUEST_TIMEOUT_S) are derived from it "
         "(default %(default)s; docs/operations.md, Time budget)",
     )
+    ap.add_argument(
+        "--check-user",
+        default=os.environ.get("OPENSEARCH_CHECK_USER"),
+        help="after the setup, rerank once through ML Commons as this user (the one searches "
+        "run as; env OPENSEARCH_CHECK_USER; default --user): a user who may not call the "
+        "rerank model stops with the permission to grant",
+    )
+    ap.add_argument(
+        "--check-password",
+        default=os.environ.get("OPENSEARCH_CHECK_PASSWORD"),
+        help="its password (env OPENSEARCH_CHECK_PASSWORD)",
+    )
+    ap.add_argument("--no-check", action="store_true", help="skip that self-check")
     ap.add_argument("--dry-run", action="store_true", help="print the bodies, change nothing")
     ap.add_argument("--json", action="store_true", help="print the report as JSON")
     return ap
 
 
 def main(argv: list[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if argv[:1] == ["roles"]:  # sidecar-setup roles [--index NAME]
+        from cluster_setup.roles import print_roles
+
+        rp = argparse.ArgumentParser(
+            prog="sidecar-setup roles",
+            description="Print the least-privilege roles (security plugin REST API bodies) of "
+            "the setup user, the search user and the sidecar's telemetry writer.",
+        )
+        rp.add_argument("--index", default=ALIAS, help="the catalog alias (default %(default)s)")
+        print_roles(rp.parse_args(argv[1:]).index)
+        return 0
     args = build_parser().parse_args(argv)
     setup = Setup(client_from_args(args), args)
-    report = setup.run()
+    with one_line(args.opensearch, args.user):
+        report = setup.run()
     if args.json:
         print(
             json.dumps(
@@ -523,6 +706,7 @@ def main(argv: list[str] | None = None) -> int:
                     "translate_model_id": setup.translate_model_id,
                     "embed_leg_model_id": setup.embed_leg_model_id,
                     "budget": setup.budget.as_dict(),
+                    "check": setup.check,
                 },
                 indent=2,
             )
@@ -538,6 +722,16 @@ def main(argv: list[str] | None = None) -> int:
             f"\nquery embedding (k-NN leg) model: {setup.embed_leg_model_id}"
             f"\nquery translation model: {setup.translate_model_id}"
         )
+        if setup.check:
+            c = setup.check
+            print(
+                f"self-check: a rerank through ML Commons as {c['user'] or 'anonymous'}: "
+                + (
+                    f"ok ({c['scores']} scores)"
+                    if c["rerank"] == "ok"
+                    else f"failed ({c['detail']})"
+                )
+            )
         b = setup.budget
         print(
             f"time budget: connectors connect {b.connect_timeout_s} s, read {b.read_timeout_s} s; "
@@ -546,6 +740,9 @@ def main(argv: list[str] | None = None) -> int:
             f"{b.one_call_search_timeout_s:g} s for hybrid or rerank "
             f"(up to {b.max_connection} concurrent searches per node)"
         )
+    if setup.check and setup.check["rerank"] == "denied":
+        print(setup.check["detail"], file=sys.stderr)
+        return 1
     return 0
 
 

@@ -26,6 +26,7 @@ from pathlib import Path
 from typing import Any
 
 from cluster_setup.client import add_connection_args, make_client
+from cluster_setup.failures import one_line
 from evaluation import pooling, report, search, srw
 from evaluation.config import ConfigError, EvalConfig, load_config
 from evaluation.data import DataError, Query, read_judgments, read_queries
@@ -659,18 +660,24 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     args.argv = argv
     try:
-        if args.command == "run":
-            return cmd_run(args)
-        if args.command == "pool-export":
-            return cmd_pool_export(args)
+        if args.command in ("run", "pool-export"):
+            resolve_urls(args)  # first: the failure line names the cluster
+            with one_line(args.opensearch, args.user):
+                return cmd_run(args) if args.command == "run" else cmd_pool_export(args)
         if args.command == "srw-export":
-            return cmd_srw_export(args)
+            with one_line(args.url or "the cluster", args.user):
+                return cmd_srw_export(args)
         if args.command == "srw-import":
             return cmd_srw_import(args)
         return cmd_pool_import(args)
     except (ConfigError, DataError) as exc:
         print(f"eval-search: {exc}", file=sys.stderr)
         return 2
+    except SystemExit as exc:  # a TLS, auth or permission failure: one line
+        if isinstance(exc.code, str):
+            print(f"eval-search: {exc.code}", file=sys.stderr)
+            return 2
+        raise
 
 
 if __name__ == "__main__":

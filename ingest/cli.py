@@ -26,6 +26,7 @@ from pathlib import Path
 from typing import Any
 
 from cluster_setup.client import add_connection_args, client_from_args
+from cluster_setup.failures import one_line
 from ingest.feeds import Record, count_lines, load_mapping, read_feed, read_ids
 from ingest.loader import SidecarEmbedder
 from ingest.sync import (
@@ -240,7 +241,8 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
-        summary = run(args)
+        with one_line(args.opensearch, args.user):
+            summary = run(args)
     except SystemExit as exc:
         if isinstance(exc.code, str):
             print(f"ingest: {exc.code}", file=sys.stderr)

@@ -20,12 +20,19 @@ keeps the logs.
 The Maven k-NN zip has no native faiss/nmslib libraries: map vectors with
 ``"engine": "lucene"``. ``plugins.security.*`` must not be set (the plugin is absent).
 
+``--secured`` (``LocalNode(secured=True)``): a distribution of its own with the security
+plugin too (``org.opensearch.plugin:opensearch-security:V.0:zip``) and its demo configuration
+(``tools/install_demo_configuration.sh``): HTTPS with the demo certificates (``root-ca.pem``
+in the node's config folder verifies them; they name ``localhost`` and ``127.0.0.1``) and
+basic auth, user ``admin`` with ``ADMIN_PASSWORD`` (``OPENSEARCH_INITIAL_ADMIN_PASSWORD`` at
+install time). Demo certificates: for tests only.
+
 The version: ``OPENSEARCH_VERSION`` (or ``--version``), one of :data:`LINES` (2.19.1 runs on
 Java 17, 3.6.0 on Java 21+).
 
 Command line (used by ``make run``)::
 
-    python -m local_node start [--name NAME] [--version V]   # prints the URL; keeps running
+    python -m local_node start [--name NAME] [--version V] [--secured]   # prints the URL
     python -m local_node stop [--name NAME]
     python -m local_node status [--name NAME]
 """
@@ -33,12 +40,14 @@ Command line (used by ``make run``)::
 from __future__ import annotations
 
 import argparse
+import base64
 import contextlib
 import json
 import os
 import pwd
 import shutil
 import signal
+import ssl
 import subprocess
 import sys
 import tempfile
@@ -59,6 +68,13 @@ DEFAULT_VERSION = LINES[0]
 PLUGINS = ("opensearch-job-scheduler", "opensearch-ml-plugin", "opensearch-knn", "neural-search")
 MAVEN_DEPENDENCY_PLUGIN = "org.apache.maven.plugins:maven-dependency-plugin:3.8.1"
 NODE_USER = "opensearch"
+#: the plugin ``--secured`` adds (installed last), and its demo configuration's admin
+SECURITY_PLUGIN = "opensearch-security"
+ADMIN_USER = "admin"
+ADMIN_PASSWORD = os.environ.get("OPENSEARCH_INITIAL_ADMIN_PASSWORD", "Rk7#vQ2m!Lp9zW")
+DEMO_SCRIPT = "install_demo_configuration.sh"
+DEMO_BEGIN = "######## Start OpenSearch Security Demo Configuration ########"
+DEMO_END = "######## End OpenSearch Security Demo Configuration ########"
 
 
 @dataclass(frozen=True)
@@ -187,7 +203,7 @@ def _mvn(args: list[str], repo: Path, cwd: Path | None = None) -> None:
         raise NodeError(f"mvn {' '.join(args[:2])} failed:\n{tail}")
 
 
-def download(version: str, root: Path) -> Path:
+def download(version: str, root: Path, secured: bool = False) -> Path:
     """Fetch the distribution and plugin zips once; returns the folder that holds them."""
     dest = root / "dl" / version
     dest.mkdir(parents=True, exist_ok=True)
@@ -199,7 +215,7 @@ def download(version: str, root: Path) -> Path:
     ]
     wanted += [
         (f"org.opensearch.plugin:{p}:{version}.0:zip", dest / f"{p}-{version}.0.zip")
-        for p in PLUGINS
+        for p in ((*PLUGINS, SECURITY_PLUGIN) if secured else PLUGINS)
     ]
     for coordinate, path in wanted:
         if path.exists() and zipfile.is_zipfile(path):
@@ -253,15 +269,16 @@ def _assemble_module(module: Module, version: str, home: Path, root: Path) -> No
         (target / "plugin-security.policy").write_text(module.policy, encoding="utf-8")
 
 
-def install(version: str | None = None, root: Path | None = None) -> Path:
-    """The installed distribution (with modules and plugins); built once, then reused."""
+def install(version: str | None = None, root: Path | None = None, secured: bool = False) -> Path:
+    """The installed distribution (with modules and plugins); built once, then reused.
+    ``secured``: another folder, with the security plugin and its demo configuration."""
     version = version or default_version()
     root = root or cache_root()
-    home = root / "dist" / f"opensearch-{version}"
+    home = root / "dist" / f"opensearch-{version}{'-secured' if secured else ''}"
     marker = home / ".installed"
     if marker.exists():
         return home
-    dl = download(version, root)
+    dl = download(version, root, secured)
     staging = root / "dist" / f".staging-{version}-{os.getpid()}"
     shutil.rmtree(staging, ignore_errors=True)
     staging.mkdir(parents=True)
@@ -287,12 +304,40 @@ def install(version: str | None = None, root: Path | None = None) -> Path:
         )
         if out.returncode != 0:
             raise NodeError(f"installing {plugin} failed:\n{(out.stdout + out.stderr)[-2000:]}")
+    if secured:
+        _install_security(built, dl / f"{SECURITY_PLUGIN}-{version}.0.zip", env)
     subprocess.run(["chmod", "-R", "a+rX", str(built)], check=True)
     shutil.rmtree(home, ignore_errors=True)
     built.rename(home)
     shutil.rmtree(staging, ignore_errors=True)
-    marker.write_text(json.dumps({"version": version, "plugins": PLUGINS}), encoding="utf-8")
+    marker.write_text(
+        json.dumps({"version": version, "plugins": PLUGINS, "secured": secured}), encoding="utf-8"
+    )
     return home
+
+
+def _install_security(home: Path, zip_path: Path, env: dict[str, str]) -> None:
+    """The security plugin, then its demo configuration (certificates, the ``admin`` user with
+    ``ADMIN_PASSWORD``, the ``plugins.security.*`` block appended to ``opensearch.yml``)."""
+    steps = [
+        [str(home / "bin" / "opensearch-plugin"), "install", "--batch", zip_path.as_uri()],
+        ["bash", str(home / "plugins" / SECURITY_PLUGIN / "tools" / DEMO_SCRIPT), "-y", "-i", "-s"],
+    ]
+    env = {**env, "OPENSEARCH_INITIAL_ADMIN_PASSWORD": ADMIN_PASSWORD}
+    for cmd in steps:
+        out = subprocess.run(cmd, env=env, capture_output=True, text=True)
+        if out.returncode != 0 or "failed validation" in out.stdout:
+            raise NodeError(f"{' '.join(cmd[:3])} failed:\n{(out.stdout + out.stderr)[-2000:]}")
+
+
+def demo_security_block(home: Path) -> str:
+    """The ``plugins.security.*`` settings the demo installer appended to the distribution's
+    ``opensearch.yml`` (the node writes its own file, so it carries them over)."""
+    text = (home / "config" / "opensearch.yml").read_text(encoding="utf-8")
+    start, end = text.find(DEMO_BEGIN), text.find(DEMO_END)
+    if start < 0 or end < 0:
+        raise NodeError(f"no demo security configuration in {home / 'config' / 'opensearch.yml'}")
+    return text[start : end + len(DEMO_END)] + "\n"
 
 
 # -- one node ------------------------------------------------------------------------------
@@ -311,12 +356,22 @@ def _ensure_user() -> tuple[int, int]:
     return pw.pw_uid, pw.pw_gid
 
 
-def http_json(url: str, method: str = "GET", body: object = None, timeout: float = 10) -> object:
+def http_json(
+    url: str,
+    method: str = "GET",
+    body: object = None,
+    timeout: float = 10,
+    auth: tuple[str, str] | None = None,
+    ca_certs: str | None = None,
+) -> object:
     data = None if body is None else json.dumps(body).encode()
-    req = urllib.request.Request(
-        url, data=data, method=method, headers={"Content-Type": "application/json"}
-    )
-    with urllib.request.urlopen(req, timeout=timeout) as resp:
+    headers = {"Content-Type": "application/json"}
+    if auth:
+        token = base64.b64encode(f"{auth[0]}:{auth[1]}".encode()).decode()
+        headers["Authorization"] = f"Basic {token}"
+    req = urllib.request.Request(url, data=data, method=method, headers=headers)
+    context = ssl.create_default_context(cafile=ca_certs) if url.startswith("https") else None
+    with urllib.request.urlopen(req, timeout=timeout, context=context) as resp:
         return json.load(resp)
 
 
@@ -328,11 +383,24 @@ class LocalNode:
     run_dir: Path | None = None
     heap: str = os.environ.get("OPENSEARCH_HEAP", "1g")
     http_port: int = 0
+    #: HTTPS and basic auth (the security plugin's demo configuration; module docstring)
+    secured: bool = False
     process: subprocess.Popen[bytes] | None = field(default=None, repr=False)
 
     @property
     def url(self) -> str:
-        return f"http://127.0.0.1:{self.http_port}"
+        return f"{'https' if self.secured else 'http'}://127.0.0.1:{self.http_port}"
+
+    @property
+    def ca_certs(self) -> str | None:
+        """The CA bundle that verifies a secured node's certificate."""
+        if not self.secured or self.run_dir is None:
+            return None
+        return str(self.run_dir / "config" / "root-ca.pem")
+
+    @property
+    def auth(self) -> tuple[str, str] | None:
+        return (ADMIN_USER, ADMIN_PASSWORD) if self.secured else None
 
     @property
     def log_file(self) -> Path:
@@ -340,7 +408,7 @@ class LocalNode:
         return self.run_dir / "logs" / "opensearch.log"
 
     def start(self, timeout: float = 240.0) -> str:
-        home = install(self.version)
+        home = install(self.version, secured=self.secured)
         if self.run_dir is None:
             run_root().mkdir(parents=True, exist_ok=True)
             self.run_dir = Path(tempfile.mkdtemp(prefix="node-", dir=run_root()))
@@ -371,7 +439,8 @@ class LocalNode:
                     "cluster.routing.allocation.disk.threshold_enabled: false",
                     "",
                 ]
-            ),
+            )
+            + (demo_security_block(home) if self.secured else ""),
             encoding="utf-8",
         )
         # The launcher runs from the (read-only) distribution folder: point the JVM's
@@ -416,7 +485,15 @@ class LocalNode:
                 cwd=run,
             )
         (run / "node.json").write_text(
-            json.dumps({"url": self.url, "pid": self.process.pid, "version": self.version}),
+            json.dumps(
+                {
+                    "url": self.url,
+                    "pid": self.process.pid,
+                    "version": self.version,
+                    "ca_certs": self.ca_certs,
+                    "user": ADMIN_USER if self.secured else None,
+                }
+            ),
             encoding="utf-8",
         )
         self.wait_green(timeout)
@@ -431,7 +508,10 @@ class LocalNode:
                 )
             try:
                 health = http_json(
-                    f"{self.url}/_cluster/health?wait_for_status=green&timeout=2s", timeout=5
+                    f"{self.url}/_cluster/health?wait_for_status=green&timeout=2s",
+                    timeout=5,
+                    auth=self.auth,
+                    ca_certs=self.ca_certs,
                 )
                 if isinstance(health, dict) and health.get("status") == "green":
                     log(f"green: {self.url}")
@@ -479,6 +559,11 @@ def main(argv: list[str] | None = None) -> int:
         f"lines: {', '.join(LINES)})",
     )
     ap.add_argument("--port", type=int, default=0, help="HTTP port (default: a free one)")
+    ap.add_argument(
+        "--secured",
+        action="store_true",
+        help="with the security plugin: HTTPS (demo certificates) and basic auth (admin)",
+    )
     args = ap.parse_args(argv)
     state = _state_dir(args.name)
     if args.action == "install":
@@ -489,9 +574,12 @@ def main(argv: list[str] | None = None) -> int:
         if not info.exists():
             print("not running")
             return 1
-        url = json.loads(info.read_text())["url"]
+        found = json.loads(info.read_text())
+        url = found["url"]
+        auth = (ADMIN_USER, ADMIN_PASSWORD) if found.get("user") else None
         try:
-            print(json.dumps(http_json(f"{url}/_cluster/health"), indent=2))
+            health = http_json(f"{url}/_cluster/health", auth=auth, ca_certs=found.get("ca_certs"))
+            print(json.dumps(health, indent=2))
             return 0
         except (urllib.error.URLError, OSError):
             print(f"not answering at {url}")
@@ -516,15 +604,20 @@ def main(argv: list[str] | None = None) -> int:
     # start: a detached node that outlives this command
     old = state / "node.json"
     if old.exists():
-        url = json.loads(old.read_text())["url"]
+        found = json.loads(old.read_text())
+        url = found["url"]
+        auth = (ADMIN_USER, ADMIN_PASSWORD) if found.get("user") else None
         try:
-            http_json(f"{url}/_cluster/health", timeout=3)
+            ca_certs = found.get("ca_certs")
+            http_json(f"{url}/_cluster/health", timeout=3, auth=auth, ca_certs=ca_certs)
             print(url)
             return 0
         except (urllib.error.URLError, OSError):
             old.unlink()
-    node = LocalNode(version=args.version, run_dir=state, http_port=args.port)
+    node = LocalNode(version=args.version, run_dir=state, http_port=args.port, secured=args.secured)
     node.start()
+    if node.secured:
+        log(f"secured: user {ADMIN_USER}, password {ADMIN_PASSWORD!r}, CA {node.ca_certs}")
     print(node.url)
     return 0
 

@@ -7,6 +7,9 @@ memory and cores (or GPUs) to spare: each loads its own models. Never ``preload_
 models must load after the fork.
 """
 
+import os
+import re
+
 from sidecar.settings import Settings
 
 _s = Settings.from_env()
@@ -24,6 +27,14 @@ keepalive = 75
 if _s.tls_certfile:
     certfile = _s.tls_certfile
     keyfile = _s.tls_keyfile
+# gunicorn >= 25.1 opens a control socket (for gunicornc) at one path per user
+# ($XDG_RUNTIME_DIR/gunicorn.ctl or ~/.gunicorn/gunicorn.ctl): a second sidecar took it
+# over, and stopping either removed it. One per instance instead, named for its address, in
+# the same folder (older gunicorns ignore the setting).
+control_socket = os.path.join(
+    os.environ.get("XDG_RUNTIME_DIR") or os.path.join(os.path.expanduser("~"), ".gunicorn"),
+    "ranking-sidecar-" + re.sub(r"[^A-Za-z0-9.-]", "_", f"{_s.host}-{_s.port}") + ".ctl",
+)
 accesslog = "-"
 errorlog = "-"
 loglevel = "info"

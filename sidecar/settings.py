@@ -394,7 +394,19 @@ class ClusterSettings(BaseModel):
     opensearch_user: str = Field("", description="basic-auth user for that cluster")
     opensearch_password: str = Field("", description="its password")
     opensearch_insecure: Flag = Field(
-        False, description="do not verify the cluster's TLS certificate"
+        False,
+        description=(
+            "do not verify the cluster's TLS certificate (wins over "
+            "`SIDECAR_OPENSEARCH_CA_CERTS`; REQUESTS_CA_BUNDLE / CURL_CA_BUNDLE cannot turn it off)"
+        ),
+    )
+    opensearch_ca_certs: str = Field(
+        "",
+        description=(
+            "CA bundle (PEM) that verifies the cluster's certificate; empty = certifi's (the "
+            "REQUESTS_CA_BUNDLE / CURL_CA_BUNDLE variables are not read)"
+        ),
+        json_schema_extra={"shown_type": "path"},
     )
 
 

@@ -14,18 +14,34 @@ from typing import Any
 
 import requests
 
+from cluster_setup import failures
+from cluster_setup.client import PinnedVerifySession, verify_setting
 from cluster_setup.state import model_id as setup_model_id
 from cluster_setup.state import read_state, template_path
 from sidecar.settings import Settings
 
 
 def session(settings: Settings) -> requests.Session:
-    """A session with the cluster's credentials and TLS verification."""
-    out = requests.Session()
+    """A session with the cluster's credentials and TLS verification: the CA bundle
+    ``SIDECAR_OPENSEARCH_CA_CERTS``, off with ``SIDECAR_OPENSEARCH_INSECURE``, whatever
+    REQUESTS_CA_BUNDLE or CURL_CA_BUNDLE say (``PinnedVerifySession``)."""
+    out = PinnedVerifySession()
     if settings.opensearch_user:
         out.auth = (settings.opensearch_user, settings.opensearch_password)
-    out.verify = not settings.opensearch_insecure
+    out.verify = verify_setting(settings.opensearch_ca_certs, settings.opensearch_insecure)
+    if out.verify is False:
+        import urllib3
+
+        # the operator said so; a warning per telemetry batch would drown the log
+        urllib3.disable_warnings(urllib3.exceptions.InsecureRequestWarning)
     return out
+
+
+def explain(exc: BaseException, settings: Settings) -> str | None:
+    """The one-line TLS / auth / permission cause of ``exc`` with the setting that fixes it."""
+    return failures.describe(
+        exc, settings.opensearch_url.rstrip("/"), settings.opensearch_user, failures.SIDECAR
+    )
 
 
 class ClusterError(RuntimeError):
@@ -39,6 +55,8 @@ class Cluster:
         self.embed_model_id_setting = settings.search_embed_model_id
         self.timeout_s = timeout_s
         self.session = session(settings)
+        self.user = settings.opensearch_user
+        self._settings = settings
         self._model: tuple[float, str] | None = None
         self._lock = threading.Lock()
 
@@ -46,8 +64,9 @@ class Cluster:
         try:
             resp = self.session.request(method, self.url + path, timeout=self.timeout_s, **kwargs)
         except requests.RequestException as exc:
+            line = explain(exc, self._settings)
             raise ClusterError(
-                f"OpenSearch at {self.url} did not answer ({type(exc).__name__})"
+                line or f"OpenSearch at {self.url} did not answer ({type(exc).__name__})"
             ) from None
         if resp.status_code >= 400:
             try:
@@ -58,7 +77,10 @@ class Cluster:
                     reason = root[0]["reason"]
             except ValueError:
                 reason = resp.text[:300]
-            raise ClusterError(f"OpenSearch answered {resp.status_code}: {reason}")
+            line = failures.describe_status(
+                resp.status_code, str(reason), self.url, self.user, failures.SIDECAR
+            )
+            raise ClusterError(line or f"OpenSearch answered {resp.status_code}: {reason}")
         out: dict[str, Any] = resp.json()
         return out
 

@@ -28,8 +28,9 @@ from typing import Any
 
 import requests
 
+from cluster_setup import failures
 from sidecar.api.common import status_of
-from sidecar.cluster.client import session
+from sidecar.cluster.client import explain, session
 from sidecar.metrics import Metrics
 from sidecar.services.rerank import RerankEvent
 from sidecar.settings import Settings
@@ -116,6 +117,7 @@ class Telemetry:
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         self._session = session(settings)
+        self._settings = settings
         self._last_log = float("-inf")
         self._unlogged = 0
 
@@ -227,9 +229,17 @@ class Telemetry:
                 timeout=TIMEOUT_S,
             )
         except requests.RequestException as exc:
-            raise RuntimeError(f"no answer: {type(exc).__name__}") from None
+            line = explain(exc, self._settings)
+            raise RuntimeError(line or f"no answer: {type(exc).__name__}") from None
         if resp.status_code >= 300:
-            raise RuntimeError(f"HTTP {resp.status_code}: {resp.text[:200]}")
+            line = failures.describe_status(
+                resp.status_code,
+                resp.text,
+                self.url,
+                self._settings.opensearch_user,
+                failures.SIDECAR,
+            )
+            raise RuntimeError(line or f"HTTP {resp.status_code}: {resp.text[:200]}")
         answer = resp.json()
         errors = [
             result["error"]

@@ -153,3 +153,29 @@ def test_tls_with_gunicorn_certfile_and_keyfile(tmp_path) -> None:
             requests.get(url.replace("https", "http") + "/healthz", timeout=10)
     finally:
         proc.stop()
+
+
+def test_two_instances_keep_their_own_control_sockets(tmp_path) -> None:
+    """gunicorn's control socket is per instance: stopping one sidecar leaves the other's."""
+    env = {"XDG_RUNTIME_DIR": str(tmp_path), "SIDECAR_RERANK_BACKEND": "embedding"}
+    first = SidecarProcess(log_path=tmp_path / "first.log", env=env)
+    second = SidecarProcess(log_path=tmp_path / "second.log", env=env)
+    first.start(timeout=180)
+    try:
+        second.start(timeout=180)
+        try:
+            sockets = {p.name for p in tmp_path.glob("*.ctl")}
+            assert sockets == {
+                f"ranking-sidecar-127.0.0.1-{first.port}.ctl",
+                f"ranking-sidecar-127.0.0.1-{second.port}.ctl",
+            }, sockets
+            first.stop()
+            assert {p.name for p in tmp_path.glob("*.ctl")} == {
+                f"ranking-sidecar-127.0.0.1-{second.port}.ctl"
+            }
+            assert requests.get(second.url + "/healthz", timeout=10).status_code == 200
+        finally:
+            second.stop()
+    finally:
+        first.stop()
+    assert not list(tmp_path.glob("*.ctl"))
