@@ -329,7 +329,7 @@ class BatchingSettings(BaseModel):
         description=(
             "deadline of one request, in seconds (document embeddings for the ingest included); "
             "for the sidecar that serves searches, below the connectors' `read_timeout`: "
-            "`sidecar-setup` prints the value for its `--budget` (7.5 for the default 20 s; "
+            "`sidecar-setup` prints the value for its `--budget` (7.5 for the default 22 s; "
             "docs/operations.md, Time budget)"
         ),
     )

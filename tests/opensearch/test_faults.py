@@ -33,7 +33,7 @@ from tests.opensearch.test_ingest import chorus_products, ids_in, write_jsonl
 from tests.upstreams import BlackHole, refused_url
 
 #: the short budget of these tests: 8 s for a search, read timeout 3 s, sidecar deadline 1.5 s
-SHORT = budget.derive(8)
+SHORT = budget.derive(10)
 DEADLINE_S = SHORT.sidecar_deadline_s
 
 

@@ -41,7 +41,7 @@ EXPLICIT = [
 @pytest.fixture(scope="module")
 def echo(client: Any, wired: dict[str, Any], catalog: dict[str, Any]) -> Iterator[Any]:
     server = echo_server()
-    short = budget.derive(8)
+    short = budget.derive(10)
     with (
         remote_model(client, server.url, "echo-rerank", "rerank", short) as rerank_id,
         remote_model(client, server.url, "echo-embed", "embed", short) as embed_id,
