@@ -29,7 +29,7 @@ from cluster_setup.client import add_connection_args, make_client
 from cluster_setup.failures import one_line
 from evaluation import pooling, report, search, srw
 from evaluation.config import ConfigError, EvalConfig, load_config
-from evaluation.data import DataError, Query, read_judgments, read_queries
+from evaluation.data import DataError, Judgments, Query, read_judgments, read_queries
 from evaluation.evaluate import percentiles, score_runs
 
 COMMANDS = ("run", "pool-export", "pool-import", "srw-export", "srw-import")
@@ -546,7 +546,9 @@ def print_summary(res: dict[str, Any]) -> None:
         print("warning:", w)
 
 
-def cmd_pool_export(args: argparse.Namespace) -> int:
+def selection(args: argparse.Namespace) -> tuple[EvalConfig, list[Query], Judgments, list[str]]:
+    """The config (``--index`` applied), the selected queries, the judgments and the named
+    configurations (``--configurations``, default all; each checked to exist)."""
     cfg = load_config(args.config)
     if args.index:
         cfg.index = args.index
@@ -557,6 +559,11 @@ def cmd_pool_export(args: argparse.Namespace) -> int:
     ]
     for n in names:
         cfg.by_name(n)
+    return cfg, queries, judgments, names
+
+
+def cmd_pool_export(args: argparse.Namespace) -> int:
+    cfg, queries, judgments, names = selection(args)
     resolve_urls(args)
     client = _connect(args)
     if args.from_results:
@@ -600,16 +607,7 @@ def cmd_pool_import(args: argparse.Namespace) -> int:
 
 
 def cmd_srw_export(args: argparse.Namespace) -> int:
-    cfg = load_config(args.config)
-    if args.index:
-        cfg.index = args.index
-    queries = select_queries(args)
-    judgments = read_judgments(args.judgments)
-    names = [n.strip() for n in args.configurations.split(",") if n.strip()] or [
-        c.name for c in cfg.configurations
-    ]
-    for n in names:
-        cfg.by_name(n)
+    cfg, queries, judgments, names = selection(args)
     client = None
     embed = args.embed_model_id or ""
     if args.url:

@@ -7,11 +7,13 @@ from __future__ import annotations
 import email
 import email.policy
 import json
+import subprocess
 import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
@@ -117,3 +119,31 @@ def form_files(req: Received) -> dict[str, tuple[str | None, bytes]]:
         payload = part.get_payload(decode=True)
         out[str(name)] = (part.get_filename(), payload if isinstance(payload, bytes) else b"")
     return out
+
+
+def self_signed_cert(directory: Path) -> tuple[Path, Path]:
+    """A one-day self-signed certificate for 127.0.0.1 (``openssl``): ``(cert, key)``."""
+    cert, key = directory / "cert.pem", directory / "key.pem"
+    subprocess.run(
+        [
+            "openssl",
+            "req",
+            "-x509",
+            "-newkey",
+            "rsa:2048",
+            "-nodes",
+            "-days",
+            "1",
+            "-subj",
+            "/CN=127.0.0.1",
+            "-addext",
+            "subjectAltName=IP:127.0.0.1",
+            "-keyout",
+            str(key),
+            "-out",
+            str(cert),
+        ],
+        check=True,
+        capture_output=True,
+    )
+    return cert, key

@@ -8,7 +8,7 @@ from collections import OrderedDict
 from collections.abc import Callable, Hashable, Sequence
 from dataclasses import dataclass, field
 from threading import Lock
-from typing import Generic, Literal, Protocol, TypeVar, runtime_checkable
+from typing import Any, Generic, Literal, Protocol, TypeVar, runtime_checkable
 
 from sidecar.languages import DEFAULT
 from sidecar.translation.text import clean, normalise_language
@@ -137,6 +137,25 @@ class LRU(Generic[K, V]):
 
     def __len__(self) -> int:
         return len(self._data)
+
+
+class LazyDetector:
+    """The translators' language detection: the detector given, or ``LanguageDetector``
+    loaded on first use (once, whichever thread comes first)."""
+
+    def __init__(self, detector: Any | None = None) -> None:
+        self._detector = detector
+        self._lock = Lock()
+
+    def detect(self, text: str) -> str | None:
+        if self._detector is None:
+            from sidecar.scoring.language import LanguageDetector
+
+            with self._lock:
+                if self._detector is None:
+                    self._detector = LanguageDetector()
+        lang, _p = self._detector.detect(text)
+        return lang if isinstance(lang, str) else None
 
 
 def guarded(

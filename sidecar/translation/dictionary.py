@@ -15,6 +15,7 @@ from typing import Any
 from sidecar.translation.base import (
     CATALOG_LANGUAGE,
     LRU,
+    LazyDetector,
     Term,
     Translation,
     confidence_of,
@@ -98,7 +99,7 @@ class DictionaryTranslator:
         self.cedict_path = cedict_path
         self.edict_path, self.dictd_dir, self.apertium_dir = edict_path, dictd_dir, apertium_dir
         self.languages = tuple(languages)
-        self._detector = detector
+        self._detector = LazyDetector(detector)
         self.max_chars = max_chars
         self.neighbour_threshold = neighbour_threshold
         #: a Latin-script word in at least this many catalog documents passes through as is
@@ -272,14 +273,7 @@ class DictionaryTranslator:
 
     # ---- translation -----------------------------------------------------------------
     def detect(self, text: str) -> str | None:
-        if self._detector is None:
-            from sidecar.scoring.language import LanguageDetector
-
-            with self._lock:
-                if self._detector is None:
-                    self._detector = LanguageDetector()
-        lang, _p = self._detector.detect(text)
-        return lang
+        return self._detector.detect(text)
 
     def translate(self, query: str, language: str | None = None) -> Translation:
         return guarded(self._translate, query, language, self.max_chars, "error")

@@ -31,6 +31,7 @@ from sidecar.translation.base import (
     CATALOG_LANGUAGE,
     LRU,
     ORIGIN_WEIGHT,
+    LazyDetector,
     Term,
     Translation,
     guarded,
@@ -146,7 +147,7 @@ class LlmTranslator:
         self.catalog_language = catalog_language
         self.client = VllmClient(self.url, api_key or "", timeout_s, retries)
         self._cache: LRU[tuple[str | None, str], Answer] = LRU(cache_size)
-        self._detector = detector
+        self._detector = LazyDetector(detector)
         self._lock = threading.Lock()
         #: requests sent to the server (cache misses), for tests and metrics
         self.calls = 0
@@ -187,14 +188,7 @@ class LlmTranslator:
 
     # ---- the protocol -----------------------------------------------------------------
     def detect(self, text: str) -> str | None:
-        if self._detector is None:
-            from sidecar.scoring.language import LanguageDetector
-
-            with self._lock:
-                if self._detector is None:
-                    self._detector = LanguageDetector()
-        lang, _p = self._detector.detect(text)
-        return lang if isinstance(lang, str) else None
+        return self._detector.detect(text)
 
     def translate(self, query: str, language: str | None = None) -> Translation:
         return guarded(self._translate, query, language, self.max_chars, "llm")

@@ -17,8 +17,9 @@ import pytest
 
 from cluster_setup import queries
 from cluster_setup.bodies import load_body, substitute
-from sidecar.launcher import SidecarProcess, free_port
-from tests.opensearch.conftest import AUTH, SIDECAR_KEY
+from sidecar.launcher import SidecarProcess
+from tests.opensearch.conftest import AUTH, remote_model
+from tests.upstreams import refused_url
 
 AWKWARD = [
     "${parameters.top_n}",
@@ -75,6 +76,7 @@ def bm25_only_hybrid(text: str) -> dict[str, Any]:
 def test_setup_registers_the_translate_role(wired: dict[str, Any], client: Any) -> None:
     assert wired["translate_model_id"]
     req = client.transport.perform_request
+
     def models(name: str) -> list[str]:
         procs = req("GET", f"/_search/pipeline/{name}")[name].get("request_processors", [])
         return [p["ml_inference"]["model_id"] for p in procs]
@@ -134,45 +136,18 @@ def refused_pipelines(client: Any) -> Iterator[dict[str, str]]:
     """``translate`` and ``hybrid`` pipelines whose translate model's connector points at
     a loopback port nobody listens on."""
     req = client.transport.perform_request
-    port = free_port()
-    url = f"http://127.0.0.1:{port}"
-    key = "plugins.ml_commons.trusted_connector_endpoints_regex"
-    settings = client.cluster.get_settings(flat_settings=True, include_defaults=True)
-    current = {**settings["defaults"], **settings["persistent"]}.get(key) or []
-    client.cluster.put_settings(
-        body={"persistent": {key: [*current, "^" + url.replace(".", "\\.") + "/.*$"]}}
-    )
-    connector = substitute(
-        load_body("connector.translate.json"), {"SIDECAR_URL": url, "SIDECAR_API_KEY": SIDECAR_KEY}
-    )
-    connector["name"] = "refused-translate"
-    cid = req("POST", "/_plugins/_ml/connectors/_create", body=connector)["connector_id"]
-    res = req(
-        "POST",
-        "/_plugins/_ml/models/_register",
-        params={"deploy": "true"},
-        body={"name": "refused-translate", "function_name": "remote", "connector_id": cid},
-    )
-    model_id = res.get("model_id")
-    for _ in range(120):
-        task = req("GET", f"/_plugins/_ml/tasks/{res['task_id']}")
-        if task["state"] == "COMPLETED":
-            model_id = model_id or task["model_id"]
-            break
-        time.sleep(0.5)
-    names = {}
-    for name in ("translate", "hybrid"):
-        body = substitute(
-            load_body(f"pipeline.{name}.json"),
-            {"TRANSLATE_MODEL_ID": model_id, "RERANK_MODEL_ID": "unused"},
-        )
-        names[name] = f"refused-{name}"
-        req("PUT", f"/_search/pipeline/{names[name]}", body=body)
-    yield names
-    for name in names.values():
-        req("DELETE", f"/_search/pipeline/{name}")
-    req("POST", f"/_plugins/_ml/models/{model_id}/_undeploy")
-    req("DELETE", f"/_plugins/_ml/models/{model_id}")
+    with remote_model(client, refused_url(), "refused-translate", "translate") as model_id:
+        names = {}
+        for name in ("translate", "hybrid"):
+            body = substitute(
+                load_body(f"pipeline.{name}.json"),
+                {"TRANSLATE_MODEL_ID": model_id, "RERANK_MODEL_ID": "unused"},
+            )
+            names[name] = f"refused-{name}"
+            req("PUT", f"/_search/pipeline/{names[name]}", body=body)
+        yield names
+        for name in names.values():
+            req("DELETE", f"/_search/pipeline/{name}")
 
 
 def test_a_failed_translation_keeps_the_query_as_typed(

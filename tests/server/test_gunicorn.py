@@ -14,6 +14,7 @@ import requests
 
 from sidecar.launcher import SidecarProcess, free_port
 from tests.conftest import MOUSE_DOCS
+from tests.loopback import self_signed_cert
 
 pytestmark = pytest.mark.server
 
@@ -105,29 +106,7 @@ def test_make_run_demo_prints_a_working_curl_and_rankings() -> None:
 
 def test_tls_with_gunicorn_certfile_and_keyfile(tmp_path) -> None:
     """The documented TLS set-up: gunicorn serves HTTPS with SIDECAR_TLS_CERTFILE/KEYFILE."""
-    cert, key = tmp_path / "cert.pem", tmp_path / "key.pem"
-    subprocess.run(
-        [
-            "openssl",
-            "req",
-            "-x509",
-            "-newkey",
-            "rsa:2048",
-            "-nodes",
-            "-days",
-            "1",
-            "-subj",
-            "/CN=127.0.0.1",
-            "-addext",
-            "subjectAltName=IP:127.0.0.1",
-            "-keyout",
-            str(key),
-            "-out",
-            str(cert),
-        ],
-        check=True,
-        capture_output=True,
-    )
+    cert, key = self_signed_cert(tmp_path)
     proc = SidecarProcess(
         log_path=tmp_path / "tls.log",
         env={

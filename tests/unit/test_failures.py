@@ -8,7 +8,6 @@ import http.server
 import json
 import shutil
 import ssl
-import subprocess
 import threading
 from collections.abc import Iterator
 from pathlib import Path
@@ -20,6 +19,7 @@ from cluster_setup import failures
 from cluster_setup.client import PinnedVerifySession, backoff_retry, make_client, verify_setting
 from sidecar.cluster.client import Cluster, ClusterError
 from sidecar.settings import Settings
+from tests.loopback import self_signed_cert
 
 DENIED = (
     "no permissions for [cluster:admin/opensearch/ml/predict] and User [name=search, "
@@ -58,29 +58,7 @@ def tls_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, 
     if not shutil.which("openssl"):
         pytest.skip("openssl is needed to make a certificate")
     d = tmp_path_factory.mktemp("tls")
-    cert, key = d / "cert.pem", d / "key.pem"
-    subprocess.run(
-        [
-            "openssl",
-            "req",
-            "-x509",
-            "-newkey",
-            "rsa:2048",
-            "-nodes",
-            "-days",
-            "1",
-            "-subj",
-            "/CN=127.0.0.1",
-            "-addext",
-            "subjectAltName=IP:127.0.0.1",
-            "-keyout",
-            str(key),
-            "-out",
-            str(cert),
-        ],
-        check=True,
-        capture_output=True,
-    )
+    cert, key = self_signed_cert(d)
     server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
     context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
     context.load_cert_chain(cert, key)
