@@ -27,8 +27,9 @@ in the node's config folder verifies them; they name ``localhost`` and ``127.0.0
 basic auth, user ``admin`` with ``ADMIN_PASSWORD`` (``OPENSEARCH_INITIAL_ADMIN_PASSWORD`` at
 install time). Demo certificates: for tests only.
 
-The version: ``OPENSEARCH_VERSION`` (or ``--version``), one of :data:`LINES` (2.19.1 runs on
-Java 17, 3.6.0 on Java 21+).
+The version: ``OPENSEARCH_VERSION`` (or ``--version``), one of :data:`LINES` (3.6.0, the
+default, runs on Java 21+; 2.19.1 on Java 17). A secured node runs 2.19.1 (the newest line whose
+security plugin is on Maven Central: :data:`SECURED_LINES`).
 
 Command line (used by ``make run``)::
 
@@ -62,8 +63,12 @@ from sidecar.launcher import free_port
 
 #: the two OpenSearch lines the project runs on, the default first: the whole real-node suite
 #: runs on the one ``OPENSEARCH_VERSION`` picks, a smoke of the end-to-end path on the other
-LINES = ("2.19.1", "3.6.0")
+LINES = ("3.6.0", "2.19.1")
 DEFAULT_VERSION = LINES[0]
+#: the lines whose security plugin (``opensearch-security:V.0``, it must match the node's
+#: version exactly) is on Maven Central: 2.19.1.0 is; for 3.x only 3.4.0.0 is published (no
+#: 3.6.0.0), so a secured node runs 2.19.1 whatever the default line
+SECURED_LINES = ("2.19.1",)
 #: Plugin artifactIds in install order (each extends the ones before it).
 PLUGINS = ("opensearch-job-scheduler", "opensearch-ml-plugin", "opensearch-knn", "neural-search")
 MAVEN_DEPENDENCY_PLUGIN = "org.apache.maven.plugins:maven-dependency-plugin:3.8.1"
@@ -154,6 +159,14 @@ def log(msg: str) -> None:
 def default_version() -> str:
     """``OPENSEARCH_VERSION`` when set, else :data:`DEFAULT_VERSION`."""
     return os.environ.get("OPENSEARCH_VERSION") or DEFAULT_VERSION
+
+
+def secured_version(version: str | None = None) -> str:
+    """The line of a secured node: ``version`` (default: :func:`default_version`) when its
+    security plugin is published, else the newest line whose plugin is
+    (:data:`SECURED_LINES`)."""
+    version = version or default_version()
+    return version if version in SECURED_LINES else SECURED_LINES[0]
 
 
 def other_version(version: str | None = None) -> str:
@@ -379,13 +392,23 @@ def http_json(
 class LocalNode:
     """One OpenSearch node on loopback. ``start()`` returns once the cluster is green."""
 
-    version: str = field(default_factory=default_version)
+    #: default: :func:`default_version`, or :func:`secured_version` for a secured node
+    version: str = ""
     run_dir: Path | None = None
     heap: str = os.environ.get("OPENSEARCH_HEAP", "1g")
     http_port: int = 0
     #: HTTPS and basic auth (the security plugin's demo configuration; module docstring)
     secured: bool = False
     process: subprocess.Popen[bytes] | None = field(default=None, repr=False)
+
+    def __post_init__(self) -> None:
+        if not self.version:
+            self.version = secured_version() if self.secured else default_version()
+        elif self.secured and self.version not in SECURED_LINES:
+            raise NodeError(
+                f"no security plugin {self.version}.0 on Maven Central: a secured node runs "
+                f"{' or '.join(SECURED_LINES)} (--version)"
+            )
 
     @property
     def url(self) -> str:
@@ -554,9 +577,9 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--name", default="default", help="which node (a run folder of its own)")
     ap.add_argument(
         "--version",
-        default=default_version(),
-        help="OpenSearch version (env OPENSEARCH_VERSION; default %(default)s; the supported "
-        f"lines: {', '.join(LINES)})",
+        default="",
+        help=f"OpenSearch version (env OPENSEARCH_VERSION; default {default_version()}, or "
+        f"{secured_version()} with --secured; the supported lines: {', '.join(LINES)})",
     )
     ap.add_argument("--port", type=int, default=0, help="HTTP port (default: a free one)")
     ap.add_argument(
@@ -567,7 +590,7 @@ def main(argv: list[str] | None = None) -> int:
     args = ap.parse_args(argv)
     state = _state_dir(args.name)
     if args.action == "install":
-        print(install(args.version))
+        print(install(args.version or default_version()))
         return 0
     if args.action == "status":
         info = state / "node.json"

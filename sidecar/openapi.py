@@ -19,6 +19,8 @@ from sidecar.schemas import (
     EmbeddingsResponse,
     ErrorEnvelope,
     Health,
+    KnnLegRequest,
+    KnnLegResponse,
     TeiRank,
     TeiRerankRequest,
     UnderstandRequest,
@@ -94,6 +96,8 @@ def openapi_document(
         TeiRank,
         EmbeddingsRequest,
         EmbeddingsResponse,
+        KnnLegRequest,
+        KnnLegResponse,
         UnderstandRequest,
         UnderstandResponse,
         ErrorEnvelope,
@@ -155,6 +159,12 @@ def openapi_document(
             ),
             "/v1/embeddings": _post(
                 "Embed texts (OpenAI shape)", EmbeddingsRequest, _ref(EmbeddingsResponse)
+            ),
+            "/v1/knn-leg": _post(
+                "Embed a query as the hybrid query's k-NN leg; the search ext answered back "
+                "repaired (the embed-leg connector's call)",
+                KnnLegRequest,
+                _ref(KnnLegResponse),
             ),
             "/v1/understand": _post(
                 "Translate a query into the catalog's language; what BM25 and k-NN should search",

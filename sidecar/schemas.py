@@ -293,6 +293,41 @@ class EmbeddingsResponse(BaseModel):
     usage: EmbeddingUsage
 
 
+#: a field name of the index (``embedding``, ``vectors.title``)
+FIELD_PATTERN = r"^[A-Za-z0-9_@][A-Za-z0-9_@.\-]{0,254}$"
+
+
+class KnnLegRequest(_Request):
+    """What the ``embed-leg`` connector sends from the ``ml_inference`` request processor of
+    the hybrid pipelines: the query text, the search body's ``ext`` as OpenSearch serialised
+    it, and the k-NN clause's field and ``k``."""
+
+    input: list[NonBlank] = Field(
+        min_length=1, max_length=1, description="the query text to embed (one, in a list)"
+    )
+    search_ext: dict[str, Any] = Field(
+        default_factory=dict, description="the search body's ext, answered back repaired"
+    )
+    field: Annotated[str, Field(pattern=FIELD_PATTERN)] = Field(
+        default="embedding", description="the index's knn_vector field"
+    )
+    k: Annotated[int, Field(ge=1, le=10_000)] = 100
+    model: str | None = None
+    instruction: str | None = None
+
+
+class KnnLegResponse(BaseModel):
+    leg: dict[str, Any] = Field(
+        description='the hybrid query\'s k-NN leg: {"knn": {FIELD: {"vector": [...], "k": K}}}'
+    )
+    ext: dict[str, Any] = Field(
+        description="the search ext to write back whole (ext.rerank restored: OpenSearch "
+        "serialises it without its name)"
+    )
+    model: str
+    usage: EmbeddingUsage
+
+
 #: a language code: ``zh``, ``pt-BR``, ``zh_Hant`` (only the part before ``-``/``_`` is used)
 LANGUAGE_PATTERN = "^[A-Za-z]{2,3}([-_][A-Za-z0-9]{1,8})*$"
 

@@ -92,9 +92,7 @@ class Featurizer:
 
     def query_vectors(self, query: str, vectors: VectorCache) -> tuple[np.ndarray, np.ndarray]:
         """The query's e5 and USE vectors, from the cache or encoded (both at once)."""
-        use = self._side.submit(
-            vectors.vectors, query_model(USE_NAME), [query], self.use.encode
-        )
+        use = self._side.submit(vectors.vectors, query_model(USE_NAME), [query], self.use.encode)
         e5, _ = vectors.vectors(
             query_model(self.e5_name), [query], lambda miss: self.encode_e5(miss, True)
         )

@@ -140,3 +140,51 @@ def test_failed_load_is_reported_not_hidden(tmp_path, mode) -> None:
         assert [x["index"] for x in r.get_json()["results"]] == [0, 1]
     r = client.post("/v1/embeddings", json={"input": "q"})
     assert r.status_code == 503  # embeddings cannot fall back
+
+
+def test_knn_leg_is_the_query_embedding_as_a_knn_clause_and_the_ext_repaired(client) -> None:
+    """What the embed-leg connector gets back: the query's vector (the same as /v1/embeddings
+    with input_type query) in a knn clause on the field and k it asked for, and the search
+    ext it sent with ``query_context`` (as OpenSearch serialises ext.rerank) back under
+    ``rerank``; the rest of the ext as it came."""
+    sent = {
+        "query_context": {"query_text": "无线鼠标"},
+        "ml_inference": {"query_texts": ["wireless mouse"]},
+    }
+    r = client.post(
+        "/v1/knn-leg",
+        json={"input": ["wireless mouse"], "search_ext": sent, "field": "vec.title", "k": 7},
+    )
+    assert r.status_code == 200, r.get_json()
+    body = r.get_json()
+    q = embed(client, input="wireless mouse", input_type="query").get_json()
+    assert body["leg"] == {"knn": {"vec.title": {"vector": q["data"][0]["embedding"], "k": 7}}}
+    assert body["ext"] == {
+        "rerank": {"query_context": {"query_text": "无线鼠标"}},
+        "ml_inference": {"query_texts": ["wireless mouse"]},
+    }
+    assert body["usage"]["total_tokens"] > 0
+    # an ext already in shape (a fixed serialisation) comes back unchanged; defaults
+    ok = {"rerank": {"query_context": {"query_text": "x"}}, "other": {"a": 1}}
+    body = client.post("/v1/knn-leg", json={"input": ["x"], "search_ext": ok}).get_json()
+    assert body["ext"] == ok and set(body["leg"]["knn"]) == {"embedding"}
+    assert body["leg"]["knn"]["embedding"]["k"] == 100
+
+
+@pytest.mark.parametrize(
+    "bad",
+    [
+        {"input": []},
+        {"input": ["a", "b"]},
+        {"input": [" "]},
+        {"input": "a"},
+        {"input": ["a"], "field": "bad field"},
+        {"input": ["a"], "k": 0},
+        {"input": ["a"], "k": "10"},
+        {"input": ["a"], "search_ext": []},
+    ],
+)
+def test_knn_leg_refuses_what_it_cannot_answer(client, bad) -> None:
+    r = client.post("/v1/knn-leg", json=bad)
+    assert r.status_code in (400, 422), (bad, r.get_json())
+    assert r.get_json()["error"]["code"] in ("validation_error", "empty_input"), r.get_json()

@@ -102,14 +102,19 @@ def test_hybrid_search_embeds_the_query_on_the_other_line(other) -> None:
     assert other["grades"].get(hits[0]["_id"], 0) >= 2, [h["_source"]["title"] for h in hits]
 
 
-def test_hybrid_rerank_order_is_the_sidecars_on_the_other_line(other, sidecar) -> None:
-    hits, failed = search(other, queries.hybrid_body(QUERY), "hybrid-rerank")
+@pytest.mark.parametrize("text", [QUERY, "无线鼠标"])
+def test_hybrid_rerank_order_is_the_sidecars_on_the_other_line(other, sidecar, text) -> None:
+    """The rerank scores the hybrid's page with the query as typed, on both lines: 3.x reads
+    the ext the request processors rewrote (the query-understanding step puts its
+    translation in the BM25 leg, and the k-NN leg's text in ext.ml_inference), 2.19 the
+    ext as sent."""
+    hits, failed = search(other, queries.hybrid_body(text), "hybrid-rerank")
     assert not failed
-    hybrid, _ = search(other, queries.hybrid_body(QUERY), "hybrid")
+    hybrid, _ = search(other, queries.hybrid_body(text), "hybrid")
     own = requests.post(
         sidecar.url + "/v1/rerank",
         json={
-            "query": QUERY,
+            "query": text,
             "documents": [h["_source"]["rerank_text"] for h in hybrid],
             "in_recall_order": True,
         },

@@ -33,14 +33,34 @@ def test_the_neural_form_stays_available() -> None:
         queries.hybrid_body("mouse", k=50)
 
 
-def test_the_embed_leg_writes_the_leg_the_placeholder_stands_for() -> None:
-    """The connector's post-process answers {"knn": {"embedding": {"vector", "k": K}}} for
-    ``query.hybrid.queries[1]``: the same field and k as queries.knn."""
+def test_the_embed_leg_asks_the_sidecar_for_the_leg_the_placeholder_stands_for() -> None:
+    """The connector sends the query text, the search ext and the k-NN clause's field and k
+    to ``/v1/knn-leg`` (no painless: the processor reads ``leg`` and ``ext`` from the answer
+    as it is); its defaults are the field and k of queries.knn."""
     leg = load_body("connector.embed-leg.json")
-    script = leg["actions"][0]["post_process_function"]
-    assert '{\\"knn\\":{\\"embedding\\":{\\"vector\\":' in json.dumps(script)
-    assert f'\\"k\\":{queries.K}' in json.dumps(script)
-    assert set(queries.knn([0.1])["knn"]) == {"embedding"}
+    (action,) = leg["actions"]
+    assert action["url"] == "${SIDECAR_URL}/v1/knn-leg"
+    assert "pre_process_function" not in action and "post_process_function" not in action
+    assert leg["parameters"]["field"] == "embedding" and set(queries.knn([0.1])["knn"]) == {
+        "embedding"
+    }
+    assert leg["parameters"]["k"] == str(queries.K)
+    # the request body is JSON once the processor's parameters (JSON texts) are filled in
+    params = {
+        **leg["parameters"],
+        "input": json.dumps(['a "mouse"']),
+        "ext": json.dumps({"query_context": {"query_text": "x"}}),
+    }
+    body = action["request_body"]
+    for key, value in params.items():
+        body = body.replace("${parameters." + key + "}", value)
+    assert json.loads(body) == {
+        "model": "default",
+        "input": ['a "mouse"'],
+        "search_ext": {"query_context": {"query_text": "x"}},
+        "field": "embedding",
+        "k": queries.K,
+    }
 
 
 @pytest.mark.parametrize("name", ["hybrid", "hybrid-rerank"])
@@ -49,7 +69,7 @@ def test_the_hybrid_pipelines_embed_the_placeholder_leg_fail_open(name: str) -> 
     procs = pipeline["request_processors"]
     ml = procs[-1]["ml_inference"]  # after any request processor already there
     assert ml["model_id"] == "${EMBED_LEG_MODEL_ID}"
-    assert ml["input_map"] == [{"input": "ext.ml_inference.query_texts"}]
+    assert ml["input_map"] == [{"input": "ext.ml_inference.query_texts", "ext": "ext"}]
     assert ml["output_map"] == [{"query.hybrid.queries[1]": "leg", "ext": "ext"}]
     assert ml["ignore_failure"] is True
     assert "embed-leg" in ROLES
