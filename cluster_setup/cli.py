@@ -594,7 +594,10 @@ class Setup:
                 raise SystemExit(exc.code + note) from None
             a = self.args
             line = (
-                failures.describe(exc, a.opensearch, a.user) if isinstance(exc, Exception) else None
+                failures.describe(exc, a.opensearch, a.user)
+                or failures.describe_answer(exc, a.opensearch)
+                if isinstance(exc, Exception)
+                else None
             )
             if line:
                 raise SystemExit(line + note) from None

@@ -147,6 +147,17 @@ def describe(
     return None
 
 
+def describe_answer(exc: BaseException, url: str) -> str | None:
+    """One line for any other HTTP answer the cluster refused a request with (a 400 naming
+    what it would not take, say); ``None`` when ``exc`` carries no HTTP status."""
+    found = _status_reason(exc)
+    if found is None:
+        return None
+    status, reason = found
+    reason = " ".join(reason.split())[:400] or "no reason given"
+    return f"{status} from {url}: {reason}"
+
+
 @contextlib.contextmanager
 def one_line(url: str, user: str | None = None, hints: Hints = CLI) -> Iterator[None]:
     """Turn a TLS, auth, permission or connection failure inside the block into

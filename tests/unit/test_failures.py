@@ -84,6 +84,23 @@ def test_describe_status_names_the_fix() -> None:
     assert failures.describe_status(500, "boom", url, "admin") is None
 
 
+def test_any_other_refusal_of_the_cluster_is_one_line_too() -> None:
+    """What sidecar-setup says when the cluster refuses a body (ML Commons 3.x on a
+    description with "=", say), after undoing its run: status, error and reason."""
+    from opensearchpy.exceptions import RequestError
+
+    reason = (
+        "Validation Failed: 1: Model connector description can only contain letters, "
+        "numbers, spaces, and basic punctuation"
+    )
+    exc = RequestError(400, "action_request_validation_exception", {"error": {"reason": reason}})
+    line = failures.describe_answer(exc, "http://c:9200")
+    assert line is not None and "\n" not in line
+    assert line.startswith("400 from http://c:9200: action_request_validation_exception")
+    assert "basic punctuation" in line
+    assert failures.describe_answer(ValueError("no status"), "http://c:9200") is None
+
+
 def test_the_insecure_switch_and_the_ca_bundle_win_over_the_environment(
     monkeypatch: pytest.MonkeyPatch, tmp_path: Path
 ) -> None:
