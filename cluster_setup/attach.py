@@ -309,7 +309,7 @@ def check_index(mappings: Mapping[str, Any], plan: Plan, dimension: int | None) 
             kind = mapped.get("type", "object")
             if kind in NOT_TEXT:
                 raise AttachError(
-                    f"--text-field {name}: a {kind} field in {where}; the rerank needs text "
+                    f"--text-field {name}: mapped as {kind} in {where}; the rerank needs text "
                     "(name the text fields inside an object one by one)"
                 )
         if plan.vector_field:
@@ -319,8 +319,8 @@ def check_index(mappings: Mapping[str, Any], plan: Plan, dimension: int | None) 
                 raise AttachError(f"--vector-field {name}: no such field in the mapping of {where}")
             if mapped.get("type") != "knn_vector":
                 raise AttachError(
-                    f"--vector-field {name}: a {mapped.get('type', 'object')} field in {where}, "
-                    "not a knn_vector"
+                    f"--vector-field {name}: mapped as {mapped.get('type', 'object')} in "
+                    f"{where}, not as a knn_vector"
                 )
             width = mapped.get("dimension")
             if dimension is not None and width != dimension:
