@@ -709,7 +709,13 @@ def main(argv: list[str] | None = None) -> int:
             "the setup user, the search user and the sidecar's telemetry writer.",
         )
         rp.add_argument("--index", default=ALIAS, help="the catalog alias (default %(default)s)")
-        print_roles(rp.parse_args(argv[1:]).index)
+        rp.add_argument(
+            "--attach",
+            action="store_true",
+            help="the roles for `sidecar-setup attach --index INDEX` (an index of your own)",
+        )
+        ra = rp.parse_args(argv[1:])
+        print_roles(ra.index, ra.attach)
         return 0
     if argv[:1] == ["attach"]:  # sidecar-setup attach --index NAME --text-field F ...
         from cluster_setup.attach import main as attach_main

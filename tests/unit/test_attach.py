@@ -261,3 +261,22 @@ def test_the_attach_flags_are_in_its_help() -> None:
     for flag in ("--index", "--text-field", "--vector-field", "--query-path", "--budget"):
         assert flag in text
     assert isinstance(at.build_parser().parse_args(["--index", "x"]), argparse.Namespace)
+
+
+def test_the_attach_roles_name_the_index_and_write_nothing_to_it() -> None:
+    from cluster_setup.roles import SETUP_CLUSTER, roles
+
+    got = roles("shop", attached=True)
+    assert set(got) == {
+        "ranking_sidecar_attach_shop",
+        "ranking_sidecar_search_shop",
+        "ranking_sidecar_telemetry",
+    }
+    setup = got["ranking_sidecar_attach_shop"]
+    assert setup["index_permissions"] == [
+        {"index_patterns": ["shop"], "allowed_actions": ["indices:admin/mappings/get"]}
+    ]
+    assert not any("index_template" in a for a in setup["cluster_permissions"])
+    assert set(setup["cluster_permissions"]) < set(SETUP_CLUSTER)
+    # the main setup's roles are unchanged
+    assert "ranking_sidecar_setup" in roles("products")
