@@ -62,6 +62,14 @@ GLUE_WARNING = (
 )
 
 
+#: neural-search 2.19's rerank processor reads ``_source`` by top-level key only
+OBJECT_WARNING = (
+    "--text-field {field} is inside an object: the rerank processor of neural-search 2.19 "
+    'reads only top-level _source keys, so list it in the search\'s "fields" '
+    '("fields": ["{field}"]) or it reaches the reranker empty; docs/attach.md, Search bodies'
+)
+
+
 class AttachError(SystemExit):
     """A bad option or an index that does not fit: one line, nothing created."""
 
@@ -290,9 +298,11 @@ def multi_field_of(properties: Mapping[str, Any], path: str) -> str | None:
     return parent if mapped and sub in (mapped.get("fields") or {}) else None
 
 
-def check_index(mappings: Mapping[str, Any], plan: Plan, dimension: int | None) -> None:
+def check_index(mappings: Mapping[str, Any], plan: Plan, dimension: int | None) -> list[str]:
     """The fields exist in every index behind ``plan.index`` (an index or an alias) and fit;
-    raises ``AttachError`` with the first that does not."""
+    raises ``AttachError`` with the first that does not. Returns the warnings: text fields
+    inside objects."""
+    inside = set()
     for concrete, body in sorted(mappings.items()):
         props = (body.get("mappings") or {}).get("properties") or {}
         where = plan.index if concrete == plan.index else f"{plan.index} ({concrete})"
@@ -306,6 +316,8 @@ def check_index(mappings: Mapping[str, Any], plan: Plan, dimension: int | None) 
                         f"_source, which the rerank reads; name {parent}"
                     )
                 raise AttachError(f"--text-field {name}: no such field in the mapping of {where}")
+            if name not in props:
+                inside.add(name)
             kind = mapped.get("type", "object")
             if kind in NOT_TEXT:
                 raise AttachError(
@@ -329,6 +341,7 @@ def check_index(mappings: Mapping[str, Any], plan: Plan, dimension: int | None) 
                     f"embedder answers {dimension} (its /readyz); the vectors must come from "
                     "the same embedder"
                 )
+    return [OBJECT_WARNING.format(field=f) for f in plan.text_fields if f in inside]
 
 
 # -- the run ---------------------------------------------------------------------------------
@@ -364,7 +377,7 @@ class Attach(Setup):
             dimension = None
             if plan.vector_field:
                 dimension = self.args.dimension or sidecar_dimensions(self.args.sidecar)
-            check_index(self.mappings(), plan, dimension)
+            self.warnings += check_index(self.mappings(), plan, dimension)
         found = {}
         for name in plan.names.values():
             got = self.read(f"/_search/pipeline/{name}")

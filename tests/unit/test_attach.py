@@ -176,7 +176,9 @@ MAPPING = {
 
 def test_fields_that_fit_pass() -> None:
     p = plan(text_fields=("name", "details.summary", "a.b", "maker"), vector_field="vec")
-    at.check_index(MAPPING, p, 384)
+    warnings = at.check_index(MAPPING, p, 384)
+    # only the field inside an object needs "fields" in the search (a dotted name does not)
+    assert len(warnings) == 1 and "details.summary is inside an object" in warnings[0]
 
 
 @pytest.mark.parametrize(
