@@ -18,6 +18,7 @@ from opensearchpy import helpers
 from opensearchpy.exceptions import NotFoundError
 
 from cluster_setup.pipelines import failed_processors
+from ingest.loader import SidecarEmbedder
 from tests.opensearch.conftest import AUTH, chorus_slice
 
 INDEX = "attach-shop"
@@ -61,17 +62,10 @@ def all_pipelines(client: Any) -> dict[str, Any]:
 
 
 def embed(sidecar_url: str, texts: list[str]) -> list[list[float]]:
-    out: list[list[float]] = []
-    for i in range(0, len(texts), 64):
-        res = requests.post(
-            sidecar_url + "/v1/embeddings",
-            json={"input": texts[i : i + 64], "input_type": "document"},
-            headers=AUTH,
-            timeout=300,
-        )
-        res.raise_for_status()
-        out += [d["embedding"] for d in res.json()["data"]]
-    return out
+    """Document vectors from the sidecar (the loader's client: a batch that misses the
+    sidecar's deadline on a busy CPU is split, not resent)."""
+    vectors: list[list[float]] = SidecarEmbedder(sidecar_url).embed(texts).tolist()
+    return vectors
 
 
 def dimension(sidecar_url: str) -> int:
