@@ -376,12 +376,21 @@ class Setup:
                 out.append({"id": hit["_id"], **src})
         return out
 
+    def connector_body(self, role: str, values: dict[str, str]) -> dict[str, Any]:
+        """The stamped connector of ``role`` (``index_templates/connector.ROLE.json``)."""
+        connector = budgets.apply(load_body(f"connector.{role}.json"), self.budget)
+        return stamp(substitute(connector, values))
+
+    def model_body(self, role: str, connector_id: str) -> dict[str, Any]:
+        """The stamped remote model of ``role`` on ``connector_id``."""
+        body = load_body(f"model.{role}.json")
+        return stamp(substitute(body, {"CONNECTOR_ID": connector_id}))
+
     def connector_and_model(
         self, role: str, values: dict[str, str], saved: dict[str, str]
     ) -> dict[str, str]:
         """Ensure this role's connector and deployed model; returns their ids."""
-        connector = budgets.apply(load_body(f"connector.{role}.json"), self.budget)
-        connector = stamp(substitute(connector, values))
+        connector = self.connector_body(role, values)
         name = connector["name"]
         self.show(f"POST /_plugins/_ml/connectors/_create ({role})", connector)
         want = stamped_digest(connector["description"])
@@ -395,9 +404,7 @@ class Setup:
         else:
             connector_id = self.create_connector(connector)
             self.report.add("connector", name, "created", connector_id)
-        model_body = stamp(
-            substitute(load_body(f"model.{role}.json"), {"CONNECTOR_ID": connector_id})
-        )
+        model_body = self.model_body(role, connector_id)
         self.show(f"POST /_plugins/_ml/models/_register ({role})", model_body)
         model = self._get("models", saved.get("model_id"))
         if (
@@ -584,8 +591,22 @@ class Setup:
         dimension = self.args.dimension or sidecar_dimensions(self.args.sidecar)
         self._stale: list[tuple[str, str]] = []
         saved = self.preflight()
+        state = self.apply_or_undo(lambda: self.apply(dimension, saved))
+        if not self.dry:
+            self.cleanup()
+        self.rerank_model_id_for_check = state["rerank"]["model_id"]
+        self.check = None if self.dry or self.args.no_check else self.self_check()
+        self.rerank_model_id = state["rerank"]["model_id"]
+        self.embed_model_id = state["embed"]["model_id"]
+        self.translate_model_id = state["translate"]["model_id"]
+        self.embed_leg_model_id = state["embed-leg"]["model_id"]
+        return self.report
+
+    def apply_or_undo(self, apply: Callable[[], SetupState]) -> SetupState:
+        """``apply()``; when it fails, this run's writes are undone and the failure ends in
+        one line that says how many were."""
         try:
-            state = self.apply(dimension, saved)
+            return apply()
         except BaseException as exc:
             undone = self.rollback()
             plural = "s" if undone != 1 else ""
@@ -604,15 +625,6 @@ class Setup:
             if undone:
                 print(f"sidecar-setup: undid this run's {undone} change{plural}", file=sys.stderr)
             raise
-        if not self.dry:
-            self.cleanup()
-        self.rerank_model_id_for_check = state["rerank"]["model_id"]
-        self.check = None if self.dry or self.args.no_check else self.self_check()
-        self.rerank_model_id = state["rerank"]["model_id"]
-        self.embed_model_id = state["embed"]["model_id"]
-        self.translate_model_id = state["translate"]["model_id"]
-        self.embed_leg_model_id = state["embed-leg"]["model_id"]
-        return self.report
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -622,8 +634,24 @@ def build_parser() -> argparse.ArgumentParser:
         "import the telemetry dashboards into OpenSearch Dashboards.",
         epilog="Example: sidecar-setup --opensearch http://127.0.0.1:9200 "
         "--sidecar http://127.0.0.1:8080. `sidecar-setup roles` prints the least-privilege "
-        "roles of a cluster with the security plugin.",
+        "roles of a cluster with the security plugin; `sidecar-setup attach --index NAME "
+        "--text-field F` wires reranking to an index of your own (docs/attach.md).",
     )
+    add_setup_args(ap)
+    ap.add_argument(
+        "--dashboards",
+        metavar="URL",
+        default=os.environ.get("OPENSEARCH_DASHBOARDS_URL"),
+        help="also import the telemetry dashboards (index_templates/dashboards.ndjson) into "
+        "the OpenSearch Dashboards at this URL, e.g. http://dashboards:5601 (env "
+        "OPENSEARCH_DASHBOARDS_URL; same --user/--password/--insecure as the cluster)",
+    )
+    return ap
+
+
+def add_setup_args(ap: argparse.ArgumentParser) -> None:
+    """The flags ``sidecar-setup`` and ``sidecar-setup attach`` share: the cluster, the
+    sidecar, the time budget, the self-check and the output."""
     add_connection_args(ap)
     ap.add_argument(
         "--sidecar",
@@ -646,14 +674,6 @@ def build_parser() -> argparse.ArgumentParser:
         default="0.5,0.5",
         help="hybrid weights for BM25,k-NN; must sum to 1 (default %(default)s, tuned on the "
         "Chorus dev queries: README, Evaluation)",
-    )
-    ap.add_argument(
-        "--dashboards",
-        metavar="URL",
-        default=os.environ.get("OPENSEARCH_DASHBOARDS_URL"),
-        help="also import the telemetry dashboards (index_templates/dashboards.ndjson) into "
-        "the OpenSearch Dashboards at this URL, e.g. http://dashboards:5601 (env "
-        "OPENSEARCH_DASHBOARDS_URL; same --user/--password/--insecure as the cluster)",
     )
     ap.add_argument(
         "--budget",
@@ -679,7 +699,6 @@ def build_parser() -> argparse.ArgumentParser:
     ap.add_argument("--no-check", action="store_true", help="skip that self-check")
     ap.add_argument("--dry-run", action="store_true", help="print the bodies, change nothing")
     ap.add_argument("--json", action="store_true", help="print the report as JSON")
-    return ap
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -693,8 +712,18 @@ def main(argv: list[str] | None = None) -> int:
             "the setup user, the search user and the sidecar's telemetry writer.",
         )
         rp.add_argument("--index", default=ALIAS, help="the catalog alias (default %(default)s)")
-        print_roles(rp.parse_args(argv[1:]).index)
+        rp.add_argument(
+            "--attach",
+            action="store_true",
+            help="the roles for `sidecar-setup attach --index INDEX` (an index of your own)",
+        )
+        ra = rp.parse_args(argv[1:])
+        print_roles(ra.index, ra.attach)
         return 0
+    if argv[:1] == ["attach"]:  # sidecar-setup attach --index NAME --text-field F ...
+        from cluster_setup.attach import main as attach_main
+
+        return attach_main(argv[1:])
     args = build_parser().parse_args(argv)
     setup = Setup(client_from_args(args), args)
     with one_line(args.opensearch, args.user):
@@ -725,28 +754,29 @@ def main(argv: list[str] | None = None) -> int:
             f"\nquery embedding (k-NN leg) model: {setup.embed_leg_model_id}"
             f"\nquery translation model: {setup.translate_model_id}"
         )
-        if setup.check:
-            c = setup.check
-            print(
-                f"self-check: a rerank through ML Commons as {c['user'] or 'anonymous'}: "
-                + (
-                    f"ok ({c['scores']} scores)"
-                    if c["rerank"] == "ok"
-                    else f"failed ({c['detail']})"
-                )
-            )
-        b = setup.budget
-        print(
-            f"time budget: connectors connect {b.connect_timeout_s} s, read {b.read_timeout_s} s; "
-            f"run the sidecar with SIDECAR_REQUEST_TIMEOUT_S={b.sidecar_deadline_s:g}; "
-            f"clients: {b.search_budget_s:g} s for hybrid-rerank, "
-            f"{b.one_call_search_timeout_s:g} s for hybrid or rerank "
-            f"(up to {b.max_connection} concurrent searches per node)"
-        )
+        print_check_and_budget(setup)
     if setup.check and setup.check["rerank"] == "denied":
         print(setup.check["detail"], file=sys.stderr)
         return 1
     return 0
+
+
+def print_check_and_budget(setup: Setup) -> None:
+    """The self-check's result and the timeouts the clients and the sidecar should use."""
+    if setup.check:
+        c = setup.check
+        print(
+            f"self-check: a rerank through ML Commons as {c['user'] or 'anonymous'}: "
+            + (f"ok ({c['scores']} scores)" if c["rerank"] == "ok" else f"failed ({c['detail']})")
+        )
+    b = setup.budget
+    print(
+        f"time budget: connectors connect {b.connect_timeout_s} s, read {b.read_timeout_s} s; "
+        f"run the sidecar with SIDECAR_REQUEST_TIMEOUT_S={b.sidecar_deadline_s:g}; "
+        f"clients: {b.search_budget_s:g} s for hybrid-rerank, "
+        f"{b.one_call_search_timeout_s:g} s for hybrid or rerank "
+        f"(up to {b.max_connection} concurrent searches per node)"
+    )
 
 
 if __name__ == "__main__":

@@ -50,6 +50,13 @@ SETUP_INDEX = (
     "indices:admin/delete",  # undoing a failed run's products-v1
 )
 
+#: what ``sidecar-setup attach`` calls beyond ML Commons and the search pipelines: the
+#: mapping of the user's index (its fields checked), nothing written to it
+ATTACH_CLUSTER = tuple(
+    a for a in SETUP_CLUSTER if not a.startswith("indices:admin/index_template/")
+)
+ATTACH_INDEX = ("indices:admin/mappings/get",)
+
 #: what a search through the pipelines needs: the search, and the ML Commons calls of its
 #: processors (translation, query embedding, rerank) made as the searching user
 SEARCH_CLUSTER = (
@@ -102,8 +109,32 @@ def _role(
     }
 
 
-def roles(index: str = TEMPLATE_NAME) -> dict[str, dict[str, Any]]:
-    """Role name -> the body of ``PUT /_plugins/_security/api/roles/NAME``."""
+def roles(index: str = TEMPLATE_NAME, attached: bool = False) -> dict[str, dict[str, Any]]:
+    """Role name -> the body of ``PUT /_plugins/_security/api/roles/NAME``. ``attached``:
+    for ``sidecar-setup attach --index INDEX`` (an index of the user's own, loaded by the
+    user's own tools: no ingest role, and the setup reads the index's mapping only)."""
+    if attached:
+        return {
+            f"ranking_sidecar_attach_{index}": _role(
+                f"runs sidecar-setup attach --index {index}: ML Commons connectors and models, "
+                f"the {index}-* search pipelines; reads the index's mapping",
+                ATTACH_CLUSTER,
+                [index],
+                ATTACH_INDEX,
+            ),
+            f"ranking_sidecar_search_{index}": _role(
+                f"searches {index} through the pipelines attach made",
+                ("cluster:admin/opensearch/ml/predict",),
+                [index],
+                SEARCH_INDEX,
+            ),
+            "ranking_sidecar_telemetry": _role(
+                "the sidecar's telemetry writer (SIDECAR_OPENSEARCH_USER)",
+                TELEMETRY_CLUSTER,
+                [TELEMETRY_INDICES],
+                TELEMETRY_INDEX,
+            ),
+        }
     catalog = [index, f"{index}-*"]
     return {
         "ranking_sidecar_setup": _role(
@@ -130,10 +161,10 @@ def roles(index: str = TEMPLATE_NAME) -> dict[str, dict[str, Any]]:
     }
 
 
-def print_roles(index: str = TEMPLATE_NAME) -> None:
+def print_roles(index: str = TEMPLATE_NAME, attached: bool = False) -> None:
     """The roles, one ``PUT`` each, ready for curl or Dev Tools; then map users to them with
     ``PUT /_plugins/_security/api/rolesmapping/NAME {"users": [...]}``."""
-    for name, body in roles(index).items():
+    for name, body in roles(index, attached).items():
         print(f"PUT /_plugins/_security/api/roles/{name}")
         print(json.dumps(body, indent=2))
         print()
