@@ -49,10 +49,8 @@ MARK = "sidecar-setup attach"
 #: index names the objects are named after (ML Commons 3.x allows letters, digits, spaces
 #: and ``.,!?():@-_'/"`` in names and descriptions)
 INDEX_NAME = re.compile(r"[a-z0-9][a-z0-9._-]*")
-#: field names that go into painless and JSON strings unescaped
+#: field names that go into JSON strings unescaped (the sidecar checks the vector field too)
 FIELD_NAME = re.compile(r"[A-Za-z0-9_@][A-Za-z0-9_.@-]*")
-#: the k-NN clause of the embed-leg connector's post-process (``connector.embed-leg.json``)
-KNN_EMBEDDING = '"knn":{"embedding":'
 #: mapping types whose values the rerank processor cannot read as text
 NOT_TEXT = {"object", "nested", "knn_vector", "dense_vector", "sparse_vector", "rank_features"}
 #: what neural-search's rerank processor does with several document fields
@@ -135,20 +133,13 @@ def object_name(base: str, index: str) -> str:
 
 def with_vector_field(connector: dict[str, Any], field: str) -> dict[str, Any]:
     """The embed-leg connector answering its k-NN leg on ``field`` instead of ``embedding``:
-    the one substitution of the field name, in whatever the post-process is."""
+    the sidecar's ``/v1/knn-leg`` builds the clause on the connector's ``field`` parameter,
+    so that parameter is the one thing that changes."""
     out = copy.deepcopy(connector)
-    replaced = 0
-    for action in out["actions"]:
-        script = action.get("post_process_function", "")
-        replaced += script.count(KNN_EMBEDDING)
-        action["post_process_function"] = script.replace(
-            KNN_EMBEDDING, '"knn":{' + json.dumps(field) + ":"
-        )
-    if replaced != 1:
-        raise ValueError(
-            f"connector.embed-leg.json: expected one {KNN_EMBEDDING} in its post-process, "
-            f"found {replaced}"
-        )
+    params = out.get("parameters") or {}
+    if "field" not in params:
+        raise ValueError("connector.embed-leg.json: expected a 'field' parameter")
+    params["field"] = field
     return out
 
 

@@ -97,39 +97,23 @@ def test_detach_wants_nothing() -> None:
     assert p.roles == () and at.pipeline_bodies(p, {}) == {}
 
 
-def leg_script(connector: dict[str, Any]) -> str:
-    script: str = connector["actions"][0]["post_process_function"]
-    return script
-
-
-def test_the_vector_field_is_substituted_into_the_embed_leg_connector() -> None:
+def test_the_vector_field_is_the_embed_leg_connectors_field_parameter() -> None:
     body = at.connector_body("embed-leg", plan(vector_field="my_vec"), budgets.DEFAULT, VALUES)
-    script = leg_script(body)
-    assert '"knn":{"my_vec":{"vector":' in script and '"embedding"' not in script
-    original = leg_script(load_body("connector.embed-leg.json"))
-    assert script == original.replace('"knn":{"embedding":', '"knn":{"my_vec":')
+    original = load_body("connector.embed-leg.json")
+    assert original["parameters"]["field"] == "embedding"
+    assert body["parameters"] == {**original["parameters"], "field": "my_vec"}
+    assert body["actions"][0]["request_body"] == original["actions"][0]["request_body"]
+    assert '"field": "${parameters.field}"' in body["actions"][0]["request_body"]
     assert body["name"] == "ranking-sidecar-embed-query-leg for shop"
-    assert body["actions"][0]["url"] == "http://sidecar:8080/v1/embeddings"
+    assert body["actions"][0]["url"] == "http://sidecar:8080/v1/knn-leg"
     assert body["client_config"]["read_timeout"] == budgets.DEFAULT.read_timeout_s
     assert stamped_digest(body["description"])
     # another field, another digest: a re-run with a new field makes a new connector
     other = at.connector_body("embed-leg", plan(vector_field="v2"), budgets.DEFAULT, VALUES)
     assert stamped_digest(other["description"]) != stamped_digest(body["description"])
-
-
-def test_the_substitution_follows_whatever_else_the_post_process_does() -> None:
-    """main may give the post-process more inputs (ext.rerank.query_context): only the knn
-    clause's field changes."""
     connector = load_body("connector.embed-leg.json")
-    script = leg_script(connector)
-    connector["actions"][0]["post_process_function"] = script.replace(
-        "return '", "def c = ${parameters.query_context};\nreturn '"
-    )
-    out = at.with_vector_field(connector, "vec")
-    assert leg_script(out).startswith(leg_script(connector).split("return")[0])
-    assert '"knn":{"vec":' in leg_script(out)
-    connector["actions"][0]["post_process_function"] = "return params.data;"
-    with pytest.raises(ValueError, match="expected one"):
+    del connector["parameters"]["field"]
+    with pytest.raises(ValueError, match="'field' parameter"):
         at.with_vector_field(connector, "vec")
 
 
