@@ -311,7 +311,7 @@ class KnnLegRequest(_Request):
     field: Annotated[str, Field(pattern=FIELD_PATTERN)] = Field(
         default="embedding", description="the index's knn_vector field"
     )
-    k: Annotated[int, Field(ge=1, le=10_000)] = 100
+    k: Annotated[int, Field(ge=1, le=10_000), BeforeValidator(_integral)] = 100
     model: str | None = None
     instruction: str | None = None
 

@@ -169,6 +169,9 @@ def test_knn_leg_is_the_query_embedding_as_a_knn_clause_and_the_ext_repaired(cli
     body = client.post("/v1/knn-leg", json={"input": ["x"], "search_ext": ok}).get_json()
     assert body["ext"] == ok and set(body["leg"]["knn"]) == {"embedding"}
     assert body["leg"]["knn"]["embedding"]["k"] == 100
+    # JSON Schema's integer includes 7.0 (the OpenAPI document says integer)
+    body = client.post("/v1/knn-leg", json={"input": ["x"], "k": 7.0}).get_json()
+    assert body["leg"]["knn"]["embedding"]["k"] == 7
 
 
 @pytest.mark.parametrize(

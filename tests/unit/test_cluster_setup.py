@@ -79,7 +79,7 @@ def test_the_translating_pipelines_rewrite_the_bm25_text_and_ext_fail_open() -> 
         assert proc["input_map"] == [{"query": path}]
         # ext is written whole: neural-search 2.19 drops a rewrite that re-parses ext.rerank
         assert proc["output_map"] == [{path: "bm25_query", "ext": "ext"}]
-        assert proc["ignore_failure"] is True and proc["ignore_missing"] is True
+        assert proc["ignore_failure"] is True and proc["ignore_missing"] is False
     # the untranslated ones are the translated ones without the translating processor
     for a, b in (
         ("hybrid", "hybrid-untranslated"),
@@ -88,6 +88,18 @@ def test_the_translating_pipelines_rewrite_the_bm25_text_and_ext_fail_open() -> 
         ta, tb = load_body(f"pipeline.{a}.json"), load_body(f"pipeline.{b}.json")
         del ta["request_processors"][0], ta["description"], tb["description"]
         assert ta == tb
+
+
+def test_no_ml_inference_processor_ignores_a_missing_input() -> None:
+    """ML Commons 3.6's request processor answers twice when ``ignore_missing`` is true and
+    the input path is missing (it calls the listener and goes on to the model): the node
+    logs "Channel is already closed" and writes an error after the response, so the next
+    search on that connection reads garbage. ``ignore_missing: false`` with ``ignore_failure:
+    true`` lets such a body run as sent on both lines (2.19 never read the flag there)."""
+    for name in PIPELINES:
+        for proc in load_body(f"pipeline.{name}.json").get("request_processors", []):
+            ml = proc["ml_inference"]
+            assert ml["ignore_missing"] is False and ml["ignore_failure"] is True, name
 
 
 def test_the_translate_connector_answers_fast_or_not_at_all() -> None:
