@@ -165,16 +165,31 @@ class Setup:
         self._undo.clear()
         return done
 
-    def _delete_model(self, model_id: str) -> None:
-        from opensearchpy.exceptions import AuthenticationException, AuthorizationException
+    def _delete_model(self, model_id: str, wait_s: float = 30.0) -> None:
+        """Undeploy, then delete. A model undone right after its register may still be
+        deploying: the undeploy is then a no-op and the delete answers 400 "deploying or
+        deployed state" (seen on a secured 2.19.1 node), so both are tried again a while."""
+        from opensearchpy.exceptions import (
+            AuthenticationException,
+            AuthorizationException,
+            RequestError,
+        )
 
-        try:
-            self.req("POST", f"/_plugins/_ml/models/{model_id}/_undeploy")
-        except (AuthenticationException, AuthorizationException):
-            raise
-        except Exception:  # noqa: BLE001 - not deployed (yet); the delete says the rest
-            pass
-        self.req("DELETE", f"/_plugins/_ml/models/{model_id}")
+        deadline = time.monotonic() + wait_s
+        while True:
+            try:
+                self.req("POST", f"/_plugins/_ml/models/{model_id}/_undeploy")
+            except (AuthenticationException, AuthorizationException):
+                raise
+            except Exception:  # noqa: BLE001 - not deployed (yet); the delete says the rest
+                pass
+            try:
+                self.req("DELETE", f"/_plugins/_ml/models/{model_id}")
+                return
+            except RequestError as exc:
+                if "deploying or deployed" not in str(exc) or time.monotonic() > deadline:
+                    raise
+            time.sleep(1.0)
 
     def _restore(self, path: str, previous: Any) -> Callable[[], Any]:
         """The undo of ``PUT path``: the previous body back, or the object deleted."""

@@ -51,7 +51,8 @@ SETUP_INDEX = (
 )
 
 #: what ``sidecar-setup attach`` calls beyond ML Commons and the search pipelines: the
-#: mapping of the user's index (its fields checked), nothing written to it
+#: mapping of the user's index (its fields checked), nothing written to it (run as printed
+#: on a secured node: tests/opensearch/test_secured.py)
 ATTACH_CLUSTER = tuple(
     a for a in SETUP_CLUSTER if not a.startswith("indices:admin/index_template/")
 )

@@ -1,7 +1,8 @@
 """A cluster with the security plugin (TLS + basic auth, ``local_node --secured``): the
 one-line failures of the command-line tools, least-privilege roles (``sidecar-setup
 roles``), a failed setup that leaves nothing behind, the self-check that finds a search user
-who may not rerank, and the sidecar's own client through TLS.
+who may not rerank, the sidecar's own client through TLS, and ``sidecar-setup attach`` on an
+index of the test's own with the printed attach and search roles.
 
 One secured node for the whole module (about a minute to start); the tests run in file
 order: the setup users who lack a permission go first, on a cluster with no connector yet.
@@ -19,13 +20,16 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import requests
 
 from cluster_setup.client import backoff_retry, make_client
+from cluster_setup.pipelines import failed_processors
 from cluster_setup.queries import hybrid_body
 from cluster_setup.roles import roles
 from local_node.node import ADMIN_PASSWORD, ADMIN_USER, LocalNode, NodeError, run_root
 from sidecar.launcher import SidecarProcess
-from tests.opensearch.conftest import run_setup
+from tests.opensearch.conftest import AUTH, run_setup
+from tests.opensearch.test_attach import dimension, embed, hybrid, processors
 
 USER_PASSWORD = "Sidecar-Test-Pw-9!"
 SAMPLE = Path(__file__).resolve().parents[2] / "ingest" / "sample_data" / "products.jsonl"
@@ -366,3 +370,173 @@ def test_the_telemetry_writer_role_writes_records(node: LocalNode, admin: Any):
         "latency_ms": 12.5,
     }
     assert telemetry._post([record]) == (0, "")
+
+
+SHOP = "secured-shop"
+ATTACH_ROLE, SHOP_SEARCH_ROLE = list(roles(SHOP, attached=True))[:2]
+
+
+def attach_as(node: LocalNode, sidecar: SidecarProcess, user: str, *extra: str):
+    """``sidecar-setup attach`` for real, as ``user`` (the CA bundle, no --insecure)."""
+    return subprocess.run(
+        [sys.executable, "-m", "cluster_setup", "attach", "--opensearch", node.url]
+        + ["--sidecar", sidecar.url, "--user", user, "--password", USER_PASSWORD]
+        + ["--ca-certs", str(node.ca_certs), "--index", SHOP, *extra],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+
+
+def attach_without(permission: str) -> dict[str, Any]:
+    role = json.loads(json.dumps(roles(SHOP, attached=True)[ATTACH_ROLE]))
+    role["cluster_permissions"] = [p for p in role["cluster_permissions"] if p != permission]
+    for group in role["index_permissions"]:
+        group["allowed_actions"] = [p for p in group["allowed_actions"] if p != permission]
+    return role
+
+
+@pytest.fixture(scope="module")
+def secured_shop(node: LocalNode, sidecar: SidecarProcess, admin: Any) -> Iterator[dict[str, str]]:
+    """A user's own index (its own mapping: ``name``, ``maker``, a knn_vector ``vec``), made
+    and filled as admin, with document vectors from the sidecar."""
+    from opensearchpy import helpers
+
+    lines = SAMPLE.read_text(encoding="utf-8").splitlines()
+    raw = [p for p in map(json.loads, lines) if p.get("title_en")][:40]  # English titles
+    names = {p["id"]: p["title_en"] for p in raw}
+    vectors = embed(sidecar.url, [f"{p['title_en']} {p.get('description_en', '')}" for p in raw])
+    admin.indices.create(
+        index=SHOP,
+        body={
+            "settings": {"index": {"knn": True, "number_of_replicas": 0}},
+            "mappings": {
+                "properties": {
+                    "name": {"type": "text"},
+                    "maker": {"type": "keyword"},
+                    "vec": {
+                        "type": "knn_vector",
+                        "dimension": dimension(sidecar.url),
+                        "method": {"name": "hnsw", "engine": "lucene", "space_type": "cosinesimil"},
+                    },
+                }
+            },
+        },
+    )
+    actions = [
+        {
+            "_index": SHOP,
+            "_id": p["id"],
+            "_source": {"name": p["title_en"], "maker": p.get("brand") or "", "vec": vec},
+        }
+        for p, vec in zip(raw, vectors, strict=True)
+    ]
+    try:
+        helpers.bulk(admin, actions, refresh=True)
+        yield names
+    finally:
+        admin.indices.delete(index=SHOP, ignore_unavailable=True)
+
+
+@pytest.mark.parametrize(
+    "permission",
+    [
+        "indices:admin/mappings/get",  # the index's fields: stops before anything is created
+        "cluster:admin/search/pipeline/put",  # after every connector and model
+    ],
+)
+def test_an_attach_user_missing_a_permission_gets_one_line_and_leaves_nothing(
+    node: LocalNode, sidecar: SidecarProcess, admin: Any, secured_shop: Any, permission: str
+):
+    before = sorted(ml_objects(admin))
+    pipelines = set(get_or_empty(admin, "/_search/pipeline"))
+    user = make_user(
+        admin, "attach_without_" + permission.rsplit("/", 1)[-1], attach_without(permission)
+    )
+    out = attach_as(node, sidecar, user, "--text-field", "name", "--vector-field", "vec")
+    assert out.returncode != 0, out.stdout[-2000:]
+    line = last_line(out)
+    assert line.startswith(f"403 from {node.url}: user {user!r} lacks {permission}: grant "), line
+    assert len(out.stderr.strip().splitlines()) == 1, out.stderr
+    assert sorted(ml_objects(admin)) == before
+    assert set(get_or_empty(admin, "/_search/pipeline")) == pipelines
+
+
+def test_the_printed_attach_and_search_roles_attach_and_rerank(
+    node: LocalNode, sidecar: SidecarProcess, admin: Any, secured_shop: dict[str, str]
+):
+    """``sidecar-setup roles --index secured-shop --attach``, as printed: the attach user
+    attaches (the self-check as the search user), the search user searches through the
+    pipelines and the sidecar reranks; the attach user detaches."""
+    printed = roles(SHOP, attached=True)
+    attach_user = make_user(admin, "shop_attach", printed[ATTACH_ROLE])
+    search_user = make_user(admin, "shop_search", printed[SHOP_SEARCH_ROLE])
+    before = sorted(ml_objects(admin))
+    out = attach_as(
+        node,
+        sidecar,
+        attach_user,
+        "--text-field",
+        "name",
+        "--vector-field",
+        "vec",
+        "--json",
+        "--check-user",
+        search_user,
+        "--check-password",
+        USER_PASSWORD,
+    )
+    try:
+        assert out.returncode == 0, out.stderr[-3000:]
+        report = json.loads(out.stdout)
+        assert report["check"] == {"rerank": "ok", "user": search_user, "scores": 2}
+        search = make_client(node.url, search_user, USER_PASSWORD, ca_certs=node.ca_certs)
+        query = "wireless mouse"
+        body = {
+            "size": 8,
+            "query": {"match": {"name": query}},
+            "ext": {"rerank": {"query_context": {"query_text": query}}},
+        }
+        params = {"verbose_pipeline": "true"}
+        recall = search.search(index=SHOP, body=body)["hits"]["hits"]
+        assert len(recall) > 2, recall
+        res = search.search(
+            index=SHOP, body=body, params={**params, "search_pipeline": f"{SHOP}-rerank"}
+        )
+        assert not failed_processors(res), failed_processors(res)
+        assert processors(res).get("rerank:") == "success", processors(res)
+        own = requests.post(
+            sidecar.url + "/v1/rerank",
+            json={
+                "query": query,
+                "documents": [secured_shop[h["_id"]] for h in recall],
+                "in_recall_order": True,
+                "top_n": len(recall),
+            },
+            headers=AUTH,
+            timeout=120,
+        ).json()["results"]
+        hits = res["hits"]["hits"]
+        assert [h["_id"] for h in hits] == [recall[r["index"]]["_id"] for r in own]
+        assert [h["_score"] for h in hits] == pytest.approx(
+            [r["relevance_score"] for r in own], abs=1e-5
+        )
+        assert [h["_id"] for h in hits] != [h["_id"] for h in recall]  # it reordered
+        leg = hybrid(query, ["name"], size=8)
+        del leg["fields"]  # no field inside an object here
+        res = search.search(
+            index=SHOP,
+            body=leg,
+            params={**params, "search_pipeline": f"{SHOP}-hybrid-rerank"},
+        )
+        assert not failed_processors(res), failed_processors(res)
+        statuses = processors(res)
+        assert statuses.get("ml_inference:embed-leg") == "success", statuses
+        assert statuses.get("rerank:") == "success", statuses
+        assert res["hits"]["hits"], res
+    finally:
+        gone = attach_as(node, sidecar, attach_user, "--detach", "--json")
+        assert gone.returncode == 0, gone.stderr[-3000:]
+    pipelines = get_or_empty(admin, "/_search/pipeline")
+    assert not [p for p in pipelines if p.startswith(SHOP)], list(pipelines)
+    assert sorted(ml_objects(admin)) == before
