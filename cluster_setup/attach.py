@@ -20,16 +20,21 @@ and the digest of the body it was made from. A re-run reads the three pipelines 
 state, read in real time), finds its models and connectors through them, and changes
 nothing when nothing changed; removing the pipelines (``--detach``) leaves nothing that
 points at the objects. Nothing is written into the user's index or its ``_meta``, and no
-index template is needed.
+index template is needed; the one exception is opt-in: ``--join-into FIELD`` adds the ingest
+pipeline ``NAME-join-text`` as the index's default pipeline and rewrites the documents
+already indexed through it, so that the rerank reads the text fields joined with a
+separator (the rerank processor glues several ``document_fields`` with none).
 """
 
 from __future__ import annotations
 
 import argparse
 import copy
+import functools
 import json
 import re
 import sys
+import time
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -83,6 +88,8 @@ class Plan:
     translate: bool = True
     weights: tuple[float, float] = (0.5, 0.5)
     detach: bool = False
+    #: ``--join-into``: the field an ingest pipeline fills with the text fields joined
+    join_into: str | None = None
 
     def __post_init__(self) -> None:
         if not INDEX_NAME.fullmatch(self.index):
@@ -97,6 +104,19 @@ class Plan:
         for name in (*self.text_fields, self.vector_field or "x"):
             if not FIELD_NAME.fullmatch(name):
                 raise AttachError(f"field {name!r}: letters, digits, '_', '@', '-' and '.' only")
+        if self.join_into is not None:
+            if not FIELD_NAME.fullmatch(self.join_into) or "." in self.join_into:
+                raise AttachError(
+                    f"--join-into {self.join_into}: a top-level field name (letters, digits, "
+                    "'_', '@', '-')"
+                )
+            if len(self.text_fields) < 2:
+                raise AttachError("--join-into: joins two or more --text-field")
+            if self.join_into in self.text_fields:
+                raise AttachError(
+                    f"--join-into {self.join_into}: a field of its own, not one of the "
+                    "--text-field it joins"
+                )
         if not self.query_path.startswith("query."):
             raise AttachError(
                 f"--query-path {self.query_path}: a path in the search body, starting with "
@@ -107,6 +127,16 @@ class Plan:
     def names(self) -> dict[str, str]:
         """pipeline kind -> its name (all three, wanted or not)."""
         return {k: f"{self.index}-{k}" for k in ("rerank", "translate-rerank", "hybrid-rerank")}
+
+    @property
+    def join_pipeline(self) -> str:
+        """The ingest pipeline ``--join-into`` makes (looked for on every run and detach)."""
+        return f"{self.index}-join-text"
+
+    @property
+    def rerank_fields(self) -> list[str]:
+        """The rerank processor's ``document_fields``."""
+        return [self.join_into] if self.join_into else list(self.text_fields)
 
     @property
     def roles(self) -> tuple[str, ...]:
@@ -175,7 +205,7 @@ def _move_path(processor: dict[str, Any], old: str, new: str) -> None:
 def _rerank_processor(plan: Plan, ids: Mapping[str, str]) -> dict[str, Any]:
     body = substitute(load_body("pipeline.rerank.json"), {"RERANK_MODEL_ID": ids["rerank"]})
     proc: dict[str, Any] = body["response_processors"][0]
-    proc["rerank"]["context"]["document_fields"] = list(plan.text_fields)
+    proc["rerank"]["context"]["document_fields"] = plan.rerank_fields
     return proc
 
 
@@ -194,7 +224,7 @@ def pipeline_bodies(plan: Plan, ids: Mapping[str, str]) -> dict[str, dict[str, A
         names["rerank"]: _described(
             {
                 "description": f"any query on {plan.index}, then the sidecar reranks the page "
-                f"(document_fields {', '.join(plan.text_fields)})",
+                f"(document_fields {', '.join(plan.rerank_fields)})",
                 "response_processors": [rerank],
             },
             plan,
@@ -244,6 +274,58 @@ def pipeline_bodies(plan: Plan, ids: Mapping[str, str]) -> dict[str, dict[str, A
         )
         out[names["hybrid-rerank"]] = _described(hybrid, plan)
     return out
+
+
+#: what the join writes between two fields' values (and between a list's items)
+JOIN_SEPARATOR = "\n"
+#: the ingest ``script``: each field's value (a dotted path walked through objects, a
+#: dotted key taken as is; a list's items each), missing, null and blank ones skipped, in
+#: the order given, joined with the separator; no value at all removes the target
+JOIN_SCRIPT = (
+    "List parts = new ArrayList();"
+    " for (String path : params.fields) {"
+    " def v = ctx.containsKey(path) ? ctx.get(path) : null;"
+    " if (v == null) { v = ctx;"
+    " for (String key : path.splitOnToken('.')) {"
+    " if (v instanceof Map && ((Map) v).containsKey(key)) { v = ((Map) v).get(key); }"
+    " else { v = null; break; } } }"
+    " List values = v instanceof List ? (List) v : [v];"
+    " for (def x : values) {"
+    " if (x != null && !(x instanceof Map) && x.toString().trim().length() > 0) {"
+    " parts.add(x.toString()); } } }"
+    " if (parts.isEmpty()) { ctx.remove(params.target); }"
+    " else { ctx[params.target] = String.join(params.separator, parts); }"
+)
+
+
+def join_pipeline_body(plan: Plan) -> dict[str, Any]:
+    """The ingest pipeline ``NAME-join-text``: the ``--text-field``s joined into
+    ``--join-into`` with a separator, for the rerank processor, which glues several
+    ``document_fields`` with none."""
+    fields = list(plan.text_fields)
+    return _described(
+        {
+            "description": f"joins {', '.join(fields)} into {plan.join_into} with a newline, "
+            "for the sidecar's rerank",
+            "processors": [{"script": join_processor(plan)}],
+        },
+        plan,
+    )
+
+
+def join_processor(plan: Plan) -> dict[str, Any]:
+    """The ``script`` processor itself: what a user with a default pipeline of their own
+    adds to it."""
+    return {
+        "tag": "sidecar-join-text",
+        "lang": "painless",
+        "source": JOIN_SCRIPT,
+        "params": {
+            "fields": list(plan.text_fields),
+            "target": plan.join_into,
+            "separator": JOIN_SEPARATOR,
+        },
+    }
 
 
 def models_in(pipelines: Mapping[str, Any]) -> dict[str, str]:
@@ -368,7 +450,16 @@ class Attach(Setup):
             dimension = None
             if plan.vector_field:
                 dimension = self.args.dimension or sidecar_dimensions(self.args.sidecar)
-            self.warnings += check_index(self.mappings(), plan, dimension)
+            inside = check_index(self.mappings(), plan, dimension)
+            if not plan.join_into:  # the join reads fields inside objects; the rerank not
+                self.warnings += inside
+        self.found_join = self.read(f"/_ingest/pipeline/{plan.join_pipeline}")
+        self.found_join = (self.found_join or {}).get(plan.join_pipeline)
+        self.index_settings: dict[str, Any] = {}
+        if plan.join_into or self.found_join:
+            self.index_settings = self.read(f"/{plan.index}/_settings") or {}
+        if plan.join_into:
+            self.check_join()
         found = {}
         for name in plan.names.values():
             got = self.read(f"/_search/pipeline/{name}")
@@ -387,6 +478,184 @@ class Attach(Setup):
             self._find("models", object_name(load_body(f"model.{role}.json")["name"], plan.index))
         return saved
 
+    def default_pipelines(self) -> dict[str, str]:
+        """concrete index -> its ``index.default_pipeline`` (where one is set)."""
+        out = {}
+        for concrete, body in self.index_settings.items():
+            got = ((body.get("settings") or {}).get("index") or {}).get("default_pipeline")
+            if got and got != "_none":
+                out[concrete] = str(got)
+        return out
+
+    def check_join(self) -> None:
+        """``--join-into``: the index has no default pipeline of another's, and the field is
+        free or text; else one line (with the processor to add, for a pipeline of theirs)."""
+        plan = self.plan
+        got = self.found_join
+        if got and not str(got.get("description", "")).startswith(MARK):
+            raise AttachError(
+                f"ingest pipeline {plan.join_pipeline} exists and was not made by {MARK}; "
+                "remove or rename it"
+            )
+        for concrete, name in sorted(self.default_pipelines().items()):
+            if name != plan.join_pipeline:
+                raise AttachError(
+                    f"--join-into {plan.join_into}: {concrete} already has index.default_pipeline "
+                    f"{name}; attach sets it only where none is set, so add this processor to "
+                    f"{name} yourself and attach without --join-into, naming "
+                    f"--text-field {plan.join_into}: "
+                    + json.dumps({"script": join_processor(plan)}, ensure_ascii=False)
+                )
+        for concrete, body in sorted(self.mappings().items()):
+            props = (body.get("mappings") or {}).get("properties") or {}
+            kind = (props.get(plan.join_into or "") or {}).get("type")
+            if kind not in (None, "text", "match_only_text"):
+                raise AttachError(
+                    f"--join-into {plan.join_into}: mapped as {kind} in {concrete}; name a new "
+                    "field (attach maps it as text)"
+                )
+
+    def apply_join(self) -> None:
+        """The ingest pipeline, the field's mapping, the index's default pipeline, then the
+        documents already indexed rewritten through it (only when something changed)."""
+        plan = self.plan
+        name = plan.join_pipeline
+        body = join_pipeline_body(plan)
+        path = f"/_ingest/pipeline/{name}"
+        self.show(f"PUT {path}", body)
+        got = self.found_join
+        changed = not (
+            got and stamped_digest(got.get("description")) == stamped_digest(body["description"])
+        )
+        if changed and not self.dry:
+            self.req("PUT", path, body)
+            self.undo_on_failure(f"ingest pipeline {name}", self._restore(path, got))
+        status = "unchanged" if not changed else ("would-apply" if self.dry else "created")
+        if changed and got and not self.dry:
+            status = "updated"
+        self.report.add("ingest-pipeline", name, status)
+        mapping = {"properties": {plan.join_into: {"type": "text"}}}
+        unmapped = [
+            c
+            for c, b in self.mappings().items()
+            if plan.join_into not in ((b.get("mappings") or {}).get("properties") or {})
+        ]
+        if unmapped:
+            self.show(f"PUT /{plan.index}/_mapping", mapping)
+            if not self.dry:
+                self.req("PUT", f"/{plan.index}/_mapping", mapping)
+            self.report.add(
+                "mapping",
+                f"{plan.index}.{plan.join_into}",
+                "would-apply" if self.dry else "created",
+                "text",
+            )
+        unset = [c for c in self.index_settings if c not in self.default_pipelines()]
+        for concrete in sorted(unset):
+            setting = {"index": {"default_pipeline": name}}
+            self.show(f"PUT /{concrete}/_settings", setting)
+            if not self.dry:
+                self.req("PUT", f"/{concrete}/_settings", setting)
+                self.undo_on_failure(
+                    f"index.default_pipeline of {concrete}",
+                    functools.partial(
+                        self.req,
+                        "PUT",
+                        f"/{concrete}/_settings",
+                        {"index": {"default_pipeline": None}},
+                    ),
+                )
+            self.report.add(
+                "index-setting",
+                f"{concrete} index.default_pipeline",
+                "would-apply" if self.dry else "created",
+                name,
+            )
+        if (changed or unset or unmapped) and not self.dry:
+            joined = self.join_existing(name)
+            self.report.add(
+                "documents", plan.index, "updated", f"{joined} joined into {plan.join_into}"
+            )
+
+    def join_existing(self, name: str, poll_s: float = 2.0) -> int:
+        """``_update_by_query?pipeline=NAME`` over the index, as a task (progress on stderr
+        for a long one); the number of documents rewritten."""
+        plan = self.plan
+        print(
+            f"sidecar-setup attach: --join-into {plan.join_into}: rewriting the documents of "
+            f"{plan.index} through {name} (their other fields are kept)",
+            file=sys.stderr,
+        )
+        res = self.req(
+            "POST",
+            f"/{plan.index}/_update_by_query",
+            params={
+                "pipeline": name,
+                "wait_for_completion": "false",
+                "conflicts": "proceed",
+                "refresh": "true",
+            },
+        )
+        task_id = res["task"]
+        started = time.monotonic()
+        while True:
+            task = self.req("GET", f"/_tasks/{task_id}")
+            status = (task.get("task") or {}).get("status") or {}
+            if task.get("completed"):
+                break
+            if time.monotonic() - started > 5:
+                done = sum(int(status.get(k, 0)) for k in ("updated", "noops", "version_conflicts"))
+                print(
+                    f"sidecar-setup attach: joined {done}/{status.get('total', '?')} documents",
+                    file=sys.stderr,
+                )
+            time.sleep(poll_s)
+        answer = task.get("response") or {}
+        failures = answer.get("failures") or []
+        if task.get("error") or failures:
+            first = task.get("error") or failures[0]
+            raise AttachError(
+                f"--join-into {plan.join_into}: _update_by_query through {name} failed: "
+                + " ".join(json.dumps(first, ensure_ascii=False).split())[:400]
+            )
+        return int(answer.get("updated", 0))
+
+    def remove_join(self) -> None:
+        """``--detach`` (or a run without ``--join-into``): the default pipeline it set
+        unset, then its ingest pipeline deleted; the joined values stay in the documents."""
+        name = self.plan.join_pipeline
+        got = self.found_join
+        if not got or not str(got.get("description", "")).startswith(MARK):
+            return
+        for concrete, current in sorted(self.default_pipelines().items()):
+            if current != name:
+                continue
+            setting = {"index": {"default_pipeline": None}}
+            self.show(f"PUT /{concrete}/_settings", setting)
+            if not self.dry:
+                self.req("PUT", f"/{concrete}/_settings", setting)
+                self.undo_on_failure(
+                    f"index.default_pipeline of {concrete}",
+                    functools.partial(
+                        self.req,
+                        "PUT",
+                        f"/{concrete}/_settings",
+                        {"index": {"default_pipeline": name}},
+                    ),
+                )
+            self.report.add(
+                "index-setting",
+                f"{concrete} index.default_pipeline",
+                "would-delete" if self.dry else "deleted",
+                name,
+            )
+        path = f"/_ingest/pipeline/{name}"
+        self.show(f"DELETE {path}", {})
+        if not self.dry:
+            self.req("DELETE", path)
+            self.undo_on_failure(f"ingest pipeline {name}", self._restore(path, got))
+        self.report.add("ingest-pipeline", name, "would-delete" if self.dry else "deleted")
+
     def apply_attach(self, saved: SetupState) -> SetupState:
         plan = self.plan
         if plan.roles:
@@ -398,6 +667,10 @@ class Attach(Setup):
         state = {
             role: self.connector_and_model(role, values, saved.get(role, {})) for role in plan.roles
         }
+        if plan.join_into:
+            self.apply_join()
+        else:
+            self.remove_join()
         bodies = pipeline_bodies(plan, {r: ids["model_id"] for r, ids in state.items()})
         for name, body in bodies.items():
             self.put_pipeline(name, body)
@@ -445,7 +718,7 @@ class Attach(Setup):
         except ValueError as exc:
             raise AttachError(f"--budget: {exc}") from None
         self._stale = []
-        if len(self.plan.text_fields) > 1:
+        if len(self.plan.text_fields) > 1 and not self.plan.join_into:
             self.warnings.append(GLUE_WARNING.format(fields=", ".join(self.plan.text_fields)))
         saved = self.preflight()
         state = self.apply_or_undo(lambda: self.apply_attach(saved))
@@ -502,6 +775,15 @@ def build_parser() -> argparse.ArgumentParser:
         action="store_true",
         help="remove what attach made for the index (pipelines, models, connectors)",
     )
+    ap.add_argument(
+        "--join-into",
+        metavar="FIELD",
+        help="opt-in, rewrites your documents: an ingest pipeline INDEX-join-text joins the "
+        "--text-fields (newline-separated) into FIELD, set as the index's "
+        "index.default_pipeline (only where none is set) and run over the documents already "
+        "indexed (_update_by_query); the rerank then reads FIELD alone. --detach removes the "
+        "pipeline and the setting, not the values",
+    )
     add_setup_args(ap)
     return ap
 
@@ -518,6 +800,7 @@ def plan_from_args(args: argparse.Namespace) -> Plan:
         translate=not args.no_translate,
         weights=(weights[0], weights[1]),
         detach=args.detach,
+        join_into=args.join_into,
     )
 
 

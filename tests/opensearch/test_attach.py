@@ -345,3 +345,126 @@ def test_a_vector_of_another_width_is_refused(attached, opensearch_url, sidecar,
         assert ml_objects(client) == before
     finally:
         client.indices.delete(index=other)
+
+
+def test_join_into_joins_the_text_fields_with_a_separator_for_the_rerank(
+    opensearch_url, sidecar, client, shop
+) -> None:
+    """``--join-into rerank_text`` on a second index of the same products (no vectors): the
+    documents already indexed and the ones indexed after carry the joined text, the rerank
+    reads it (the scores are the sidecar's for the newline-joined texts), and ``--detach``
+    removes the ingest pipeline and the default pipeline, not the values."""
+    other = f"{INDEX}-joined"
+    join = f"{other}-join-text"
+    client.indices.create(
+        index=other,
+        body={
+            "settings": {"index": {"number_of_replicas": 0}},
+            "mappings": {
+                "properties": {
+                    "name": {"type": "text"},
+                    "details": {"properties": {"summary": {"type": "text"}}},
+                    "maker": {"type": "keyword"},
+                }
+            },
+        },
+    )
+    try:
+        helpers.bulk(
+            client,
+            [{"_index": other, "_id": pid, "_source": doc} for pid, doc in shop.items()],
+            refresh=True,
+        )
+        argv = ["--index", other, "--text-field", "name", "--text-field", "details.summary"]
+        out = attach(
+            opensearch_url, sidecar.url, *argv, "--join-into", "rerank_text", "--no-translate"
+        )
+        assert out.returncode == 0, out.stderr[-3000:]
+        assert f"rewriting the documents of {other} through {join}" in out.stderr
+        assert "no separator" not in out.stderr
+        assert f"{len(shop)} joined into rerank_text" in out.stdout, out.stdout
+        settings = client.indices.get_settings(index=other)[other]["settings"]["index"]
+        assert settings["default_pipeline"] == join
+        mapping = client.indices.get_mapping(index=other)[other]["mappings"]["properties"]
+        assert mapping["rerank_text"] == {"type": "text"}
+
+        def joined(doc: dict[str, Any]) -> str:
+            return "\n".join(t for t in (doc["name"], doc["details"]["summary"]) if t.strip())
+
+        got = client.get(index=other, id=next(iter(shop)))["_source"]
+        assert got["rerank_text"] == joined(shop[next(iter(shop))])
+        # a document indexed later goes through the default pipeline
+        client.index(
+            index=other,
+            id="later",
+            body={"name": "Later Mouse", "details": {"summary": "wireless"}},
+            refresh=True,
+        )
+        assert client.get(index=other, id="later")["_source"]["rerank_text"] == (
+            "Later Mouse\nwireless"
+        )
+        # lists, blanks, missing fields and a dotted key
+        sim = client.transport.perform_request(
+            "POST",
+            f"/_ingest/pipeline/{join}/_simulate",
+            body={
+                "docs": [
+                    {"_source": {"name": ["a", "", "b"], "details": {"summary": " "}}},
+                    {"_source": {"details": {"summary": "only"}}},
+                    {"_source": {"name": "n", "details.summary": "dotted"}},
+                    {"_source": {"maker": "x"}},
+                ]
+            },
+        )
+        texts = [d["doc"]["_source"].get("rerank_text") for d in sim["docs"]]
+        assert texts == ["a\nb", "only", "n\ndotted", None], texts
+        # the rerank reads the joined text: the sidecar's own scores of it
+        query = "wireless mouse"
+        body = bm25(query)
+        recall = client.search(index=other, body=body)["hits"]["hits"]
+        res = client.search(
+            index=other,
+            body=body,
+            params={"search_pipeline": f"{other}-rerank", "verbose_pipeline": "true"},
+        )
+        assert not failed_processors(res), failed_processors(res)
+        docs = {**shop, "later": {"name": "Later Mouse", "details": {"summary": "wireless"}}}
+        own = requests.post(
+            sidecar.url + "/v1/rerank",
+            json={
+                "query": query,
+                "documents": [joined(docs[h["_id"]]) for h in recall],
+                "in_recall_order": True,
+                "top_n": len(recall),
+            },
+            headers=AUTH,
+            timeout=120,
+        ).json()["results"]
+        hits = res["hits"]["hits"]
+        assert [h["_id"] for h in hits] == [recall[r["index"]]["_id"] for r in own]
+        assert [h["_score"] for h in hits] == pytest.approx(
+            [r["relevance_score"] for r in own], abs=1e-5
+        )
+        # a re-run changes nothing and rewrites nothing
+        again = attach(
+            opensearch_url,
+            sidecar.url,
+            *argv,
+            "--join-into",
+            "rerank_text",
+            "--no-translate",
+            "--json",
+        )
+        assert again.returncode == 0, again.stderr[-3000:]
+        changed = [a for a in json.loads(again.stdout)["actions"] if a["status"] != "unchanged"]
+        assert not changed, changed
+        gone = attach(opensearch_url, sidecar.url, "--index", other, "--detach")
+        assert gone.returncode == 0, gone.stderr[-3000:]
+        settings = client.indices.get_settings(index=other)[other]["settings"]["index"]
+        assert "default_pipeline" not in settings
+        with pytest.raises(NotFoundError):
+            client.transport.perform_request("GET", f"/_ingest/pipeline/{join}")
+        assert client.get(index=other, id="later")["_source"]["rerank_text"]
+    finally:
+        attach(opensearch_url, sidecar.url, "--index", other, "--detach")
+        client.indices.delete(index=other, ignore_unavailable=True)

@@ -266,3 +266,89 @@ def test_the_attach_roles_name_the_index_and_write_nothing_to_it() -> None:
     assert set(setup["cluster_permissions"]) < set(SETUP_CLUSTER)
     # the main setup's roles are unchanged
     assert "ranking_sidecar_setup" in roles("products")
+
+
+# -- --join-into ----------------------------------------------------------------------------
+JOINED = {"text_fields": ("name", "details.summary"), "join_into": "rerank_text"}
+
+
+def test_join_into_reranks_the_joined_field_and_builds_the_ingest_pipeline() -> None:
+    p = plan(**JOINED)
+    rerank = at.pipeline_bodies(p, IDS)["shop-rerank"]["response_processors"][0]["rerank"]
+    assert rerank["context"]["document_fields"] == ["rerank_text"]
+    assert p.join_pipeline == "shop-join-text"
+    body = at.join_pipeline_body(p)
+    assert body["description"].startswith(f"{at.MARK} shop: ") and stamped_digest(
+        body["description"]
+    )
+    (proc,) = body["processors"]
+    assert proc["script"]["params"] == {
+        "fields": ["name", "details.summary"],
+        "target": "rerank_text",
+        "separator": "\n",
+    }
+    assert proc["script"]["lang"] == "painless"
+    # another order is another join: another digest
+    other = at.join_pipeline_body(plan(**{**JOINED, "text_fields": ("details.summary", "name")}))
+    assert stamped_digest(other["description"]) != stamped_digest(body["description"])
+
+
+@pytest.mark.parametrize(
+    ("kw", "said"),
+    [
+        ({"join_into": "rerank_text"}, "joins two or more"),
+        ({**JOINED, "join_into": "name"}, "not one of the --text-field"),
+        ({**JOINED, "join_into": "a.b"}, "a top-level field name"),
+    ],
+)
+def test_bad_join_options_are_one_line(kw: dict[str, Any], said: str) -> None:
+    with pytest.raises(at.AttachError, match=said):
+        plan(**kw)
+
+
+class SettingsTransport(Transport):
+    def __init__(self, mapping: dict[str, Any], settings: dict[str, Any]) -> None:
+        super().__init__(mapping)
+        self.settings = settings
+
+    def perform_request(self, method: str, path: str, body: Any = None, params: Any = None):
+        if method == "GET" and path.endswith("/_settings"):
+            self.calls.append((method, path))
+            return self.settings
+        return super().perform_request(method, path, body, params)
+
+
+JOIN_ARGV = ["--text-field", "name", "--text-field", "details.summary", "--join-into", "rt"]
+
+
+def test_an_index_with_a_default_pipeline_of_its_own_is_one_line_with_the_processor() -> None:
+    settings = {"shop-v1": {"settings": {"index": {"default_pipeline": "theirs"}}}}
+    transport = SettingsTransport(MAPPING, settings)
+    with pytest.raises(at.AttachError) as err:
+        run(transport, *JOIN_ARGV)
+    line = str(err.value)
+    assert "\n" not in line and "already has index.default_pipeline theirs" in line
+    processor = json.loads(line[line.index('{"script"') :])
+    assert processor["script"]["params"]["target"] == "rt"
+    assert all(m == "GET" for m, _ in transport.calls), transport.calls
+
+
+def test_a_join_field_mapped_as_another_type_is_refused() -> None:
+    mapping = json.loads(json.dumps(MAPPING))
+    mapping["shop-v1"]["mappings"]["properties"]["rt"] = {"type": "keyword"}
+    transport = SettingsTransport(mapping, {"shop-v1": {"settings": {"index": {}}}})
+    with pytest.raises(at.AttachError, match="rt: mapped as keyword"):
+        run(transport, *JOIN_ARGV)
+
+
+def test_a_dry_run_with_join_into_shows_the_pipeline_mapping_and_setting(capsys) -> None:
+    transport = SettingsTransport(MAPPING, {"shop-v1": {"settings": {"index": {}}}})
+    attach = run(transport, *JOIN_ARGV, "--dry-run")
+    assert all(m == "GET" or p.endswith("/_search") for m, p in transport.calls)
+    statuses = {(a["kind"], a["name"]): a["status"] for a in attach.report.actions}
+    assert statuses[("ingest-pipeline", "shop-join-text")] == "would-apply"
+    assert statuses[("mapping", "shop.rt")] == "would-apply"
+    assert statuses[("index-setting", "shop-v1 index.default_pipeline")] == "would-apply"
+    out = capsys.readouterr().out
+    assert "--- PUT /_ingest/pipeline/shop-join-text" in out
+    assert not attach.warnings  # no glue warning: the rerank reads one field
