@@ -1,6 +1,6 @@
 """Loopback stand-ins for the sidecar, as ML Commons connectors see it: an echo upstream that
-records every body and answers like the sidecar's ``/v1/rerank`` (Cohere) and
-``/v1/embeddings`` (OpenAI), a black hole that accepts connections and never answers, and a
+records every body and answers like the sidecar's ``/v1/rerank`` (Cohere), ``/v1/embeddings``
+(OpenAI) and ``/v1/knn-leg``, a black hole that accepts connections and never answers, and a
 port that refuses connections."""
 
 from __future__ import annotations
@@ -20,6 +20,14 @@ def echo_answer(dim: int) -> Any:
             body = json.loads(req.body.decode("utf-8"))
         except ValueError as exc:
             return 400, {"error": str(exc)}
+        if req.path.endswith("/knn-leg"):  # the embed-leg connector: the leg, the ext back
+            from sidecar.services.knn_leg import knn_clause, repaired_ext
+
+            vector = [1.0 / dim**0.5] * dim
+            return 200, {
+                "leg": knn_clause(body.get("field", "embedding"), vector, body.get("k", 100)),
+                "ext": repaired_ext(body.get("search_ext") or {}),
+            }
         if req.path.endswith("/rerank"):
             docs = body.get("documents") or []
             return 200, {

@@ -1,6 +1,8 @@
-"""Any query text reaches the sidecar exactly, through ML Commons, on both paths: the rerank
-step (the connector's painless pre-process sends a ``body`` object) and a ``neural`` leg's query
-embedding (the pre-process sends an ``input`` array). ML Commons would otherwise read
+"""Any query text reaches the sidecar exactly, through ML Commons, on every path: the rerank
+step (the connector's painless pre-process sends a ``body`` object), a ``neural`` leg's query
+embedding (the pre-process sends an ``input`` array), and the fail-open k-NN leg's
+``/v1/knn-leg`` (the ``ml_inference`` processor's JSON inputs, with the request's ``ext``
+answered back to the rerank). ML Commons would otherwise read
 ``${parameters.top_n}`` as a placeholder and ``{"a": 1}`` as JSON (docs/operations.md).
 
 The connectors are sidecar-setup's own (``index_templates/connector.*.json``), pointed at a
@@ -121,3 +123,55 @@ def test_the_real_sidecar_reranks_a_template_and_json_looking_text(client, wired
             params={"search_pipeline": "hybrid-rerank", "verbose_pipeline": "true"},
         )
         assert failed_processors(res) == [], text
+
+
+@pytest.fixture(scope="module")
+def echo_leg(client: Any, wired: dict[str, Any], catalog: dict[str, Any]) -> Iterator[Any]:
+    """The hybrid-rerank pipeline's fail-open k-NN leg and rerank, both to an echo."""
+    server = echo_server()
+    short = budget.derive(10)
+    with (
+        remote_model(client, server.url, "echo-leg-rerank", "rerank", short) as rerank_id,
+        remote_model(client, server.url, "echo-leg-embed", "embed-leg", short) as leg_id,
+    ):
+        pipeline = substitute(
+            load_body("pipeline.hybrid-untranslated-rerank.json"),
+            {"RERANK_MODEL_ID": rerank_id, "EMBED_LEG_MODEL_ID": leg_id},
+        )
+        pipeline["response_processors"][0]["rerank"]["ignore_failure"] = False  # strict
+        client.transport.perform_request("PUT", f"/_search/pipeline/{LEG_PIPELINE}", body=pipeline)
+        yield server
+        client.transport.perform_request("DELETE", f"/_search/pipeline/{LEG_PIPELINE}")
+    server.close()
+
+
+LEG_PIPELINE = "echo-leg-hybrid-rerank"
+
+
+@pytest.mark.parametrize("text", EXPLICIT, ids=range(len(EXPLICIT)))
+def test_texts_reach_the_knn_leg_and_the_rerank_after_it_exactly(client, echo_leg, text) -> None:
+    """The k-NN leg's call gets the text as sent (but for two substitutions of ML Commons),
+    and the rerank after it too: the ext the leg answered back (repaired) is what 3.x
+    reranks with."""
+    echo_leg.received.clear()
+    res = client.search(
+        index="products",
+        body=queries.hybrid_body(text, size=5),  # the echo's 1/7 reaches ML Commons as BigDecimal
+        params={"search_pipeline": LEG_PIPELINE, "verbose_pipeline": "true"},
+    )
+    assert res["hits"]["hits"] and failed_processors(res) == []
+    (leg,) = received_json(echo_leg, "/v1/knn-leg")
+    assert leg["input"] == [as_the_knn_leg_gets_it(text)]
+    assert leg["field"] == "embedding" and leg["k"] == queries.K
+    # 2.x reranks the ext as sent; 3.x the ext the leg answered back, which came through the
+    # same substitution
+    line = int(client.info()["version"]["number"].split(".")[0])
+    reranked = text if line < 3 else as_the_knn_leg_gets_it(text)
+    assert [r["query"] for r in received_json(echo_leg, "/v1/rerank")] == [reranked]
+
+
+def as_the_knn_leg_gets_it(text: str) -> str:
+    """What the k-NN leg's call receives: the text, except that ML Commons' substitution of
+    the connector's request body (no pre-process on this path) turns ``$${`` into ``${`` and
+    drops DEL (U+007F)."""
+    return text.replace("$${", "${").replace("\x7f", "")
