@@ -478,6 +478,32 @@ class Attach(Setup):
             self._find("models", object_name(load_body(f"model.{role}.json")["name"], plan.index))
         return saved
 
+    def put_default_pipeline(
+        self, concrete: str, value: str | None, previous: str | None, status: str, detail: str
+    ) -> None:
+        """``index.default_pipeline`` of ``concrete`` set to ``value`` (None unsets it), with
+        ``previous`` put back if the run fails later; reported as ``status``."""
+        setting = {"index": {"default_pipeline": value}}
+        self.show(f"PUT /{concrete}/_settings", setting)
+        if not self.dry:
+            self.req("PUT", f"/{concrete}/_settings", setting)
+            self.undo_on_failure(
+                f"index.default_pipeline of {concrete}",
+                functools.partial(
+                    self.req,
+                    "PUT",
+                    f"/{concrete}/_settings",
+                    {"index": {"default_pipeline": previous}},
+                ),
+            )
+        dry = {"created": "would-apply", "deleted": "would-delete"}[status]
+        self.report.add(
+            "index-setting",
+            f"{concrete} index.default_pipeline",
+            dry if self.dry else status,
+            detail,
+        )
+
     def default_pipelines(self) -> dict[str, str]:
         """concrete index -> its ``index.default_pipeline`` (where one is set)."""
         out = {}
@@ -552,25 +578,7 @@ class Attach(Setup):
             )
         unset = [c for c in self.index_settings if c not in self.default_pipelines()]
         for concrete in sorted(unset):
-            setting = {"index": {"default_pipeline": name}}
-            self.show(f"PUT /{concrete}/_settings", setting)
-            if not self.dry:
-                self.req("PUT", f"/{concrete}/_settings", setting)
-                self.undo_on_failure(
-                    f"index.default_pipeline of {concrete}",
-                    functools.partial(
-                        self.req,
-                        "PUT",
-                        f"/{concrete}/_settings",
-                        {"index": {"default_pipeline": None}},
-                    ),
-                )
-            self.report.add(
-                "index-setting",
-                f"{concrete} index.default_pipeline",
-                "would-apply" if self.dry else "created",
-                name,
-            )
+            self.put_default_pipeline(concrete, name, None, "created", name)
         if (changed or unset or unmapped) and not self.dry:
             joined = self.join_existing(name)
             self.report.add(
@@ -630,25 +638,7 @@ class Attach(Setup):
         for concrete, current in sorted(self.default_pipelines().items()):
             if current != name:
                 continue
-            setting = {"index": {"default_pipeline": None}}
-            self.show(f"PUT /{concrete}/_settings", setting)
-            if not self.dry:
-                self.req("PUT", f"/{concrete}/_settings", setting)
-                self.undo_on_failure(
-                    f"index.default_pipeline of {concrete}",
-                    functools.partial(
-                        self.req,
-                        "PUT",
-                        f"/{concrete}/_settings",
-                        {"index": {"default_pipeline": name}},
-                    ),
-                )
-            self.report.add(
-                "index-setting",
-                f"{concrete} index.default_pipeline",
-                "would-delete" if self.dry else "deleted",
-                name,
-            )
+            self.put_default_pipeline(concrete, None, name, "deleted", name)
         path = f"/_ingest/pipeline/{name}"
         self.show(f"DELETE {path}", {})
         if not self.dry:
