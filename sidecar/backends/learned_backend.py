@@ -36,8 +36,8 @@ log = logging.getLogger(__name__)
 
 #: the model that ships in the repository, and the catalog vocabulary it was trained with
 MODELS = Path(__file__).resolve().parents[1] / "ranker" / "models"
-DEFAULT_MODEL = MODELS / "lgbm-v2.txt"
-DEFAULT_VOCABULARY = MODELS / "lgbm-v2.vocab.npz"
+DEFAULT_MODEL = MODELS / "lgbm-v3.txt"
+DEFAULT_VOCABULARY = MODELS / "lgbm-v3.vocab.npz"
 USE_NAME = "use-multilingual-v3"
 LANGUAGES = ("zh", "es", "ja", "fr", "de")
 
@@ -98,9 +98,11 @@ class Featurizer:
         )
         return e5[0], use.result()[0][0]
 
-    def query(self, text: str, language: str | None) -> QueryView:
+    def query(self, text: str, language: str | None) -> tuple[QueryView, str]:
+        """The query's features' view, and its English translation (the query itself when
+        the translator returns nothing)."""
         t = self.translator.translate(text, language)
-        return query_view(text, t.text, float(t.confidence))
+        return query_view(text, t.text, float(t.confidence)), (t.text.strip() or text)
 
     def features(
         self,
@@ -120,15 +122,23 @@ class Featurizer:
             self.e5_name, doc_texts, lambda miss: self.encode_e5(miss, False)
         )
         use_docs, use_hits = vectors.vectors(USE_NAME, doc_texts, self.use.encode)
+        view, translation = self.query(query, language)
         e5_q, use_q = self.query_vectors(query, vectors)
+        if translation == query:
+            e5_t, use_t = e5_q, use_q
+        else:
+            e5_t, use_t = self.query_vectors(translation, vectors)
         matrix = window_features(
-            self.query(query, language),
+            view,
             docs,
             e5_docs @ e5_q,
             use_docs @ use_q,
             self.vocabulary.idf,
             self.vocabulary.brands,
             positions,
+            e5_cos_translation=e5_docs @ e5_t,
+            use_cos_translation=use_docs @ use_t,
+            doc_vectors=(e5_docs, use_docs),
         )
         return matrix, min(e5_hits, use_hits)
 
@@ -140,15 +150,22 @@ class LearnedReranker:
         self,
         featurizer: Featurizer,
         model: str | Path = DEFAULT_MODEL,
-        name: str = "lgbm-v2",
+        name: str = "lgbm-v3",
     ) -> None:
         import lightgbm  # heavy import stays inside the backend
 
         self.featurizer = featurizer
+        #: for requests in recall order, and for those without one (``<model>.nopos.txt``,
+        #: trained without the recall-order features; the first model when it is missing)
+        plain = Path(model).with_suffix(".nopos.txt")
         self.booster = lightgbm.Booster(model_file=str(model))
-        names = tuple(self.booster.feature_name())
-        if names != FEATURES:
-            raise ValueError(f"{model}: trained on features {names}, this build has {FEATURES}")
+        self.plain_booster = (
+            lightgbm.Booster(model_file=str(plain)) if plain.is_file() else self.booster
+        )
+        for path, booster in ((model, self.booster), (plain, self.plain_booster)):
+            names = tuple(booster.feature_name())
+            if names != FEATURES:
+                raise ValueError(f"{path}: trained on features {names}, this build has {FEATURES}")
         self.name = name
         self.max_length = NATIVE_MAX_TOKENS
         #: the models whose document vectors it reads from the engine's cache
@@ -169,11 +186,12 @@ class LearnedReranker:
     ) -> tuple[list[float], int]:
         """Raw scores of one window, and how many documents' vectors were cached."""
         matrix, hits = self.featurizer.features(query, language, texts, positions, vectors)
-        return self.predict(matrix), hits
+        return self.predict(matrix, positions is not None), hits
 
-    def predict(self, matrix: np.ndarray) -> list[float]:
+    def predict(self, matrix: np.ndarray, recall_order: bool = True) -> list[float]:
+        booster = self.booster if recall_order else self.plain_booster
         with self._predict_lock:
-            raw = self.booster.predict(matrix, num_threads=1)
+            raw = booster.predict(matrix, num_threads=1)
         return [float(x) for x in np.asarray(raw).reshape(-1)]
 
     # -- the pair protocol (probe, batcher): each query's documents form one window ------

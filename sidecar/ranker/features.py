@@ -4,8 +4,16 @@ call the same ``window_features``, so what the model learned is what it is serve
 
 Each cosine also appears minus the best in the window: the reranker's question is "which of
 these is best", and an absolute cosine of one bi-encoder drifts with the query's language and
-length. The lexical features match the query's English translation (``sidecar.translation``)
-against the product's title, brand and description with catalog IDF.
+length. Both bi-encoders also read the query's English translation (``sidecar.translation``):
+a Chinese query's cosine to an English title is weaker evidence than its translation's. The
+lexical features match that translation against the product's title, brand and description
+with catalog IDF.
+
+When the documents come in recall order (``in_recall_order``) the window also votes: a
+document's mean cosine to the recall's first five (without itself) and its cosine to the
+recall's centroid (weighted 1/log2(rank+2)), per bi-encoder. The first hits of a hybrid recall
+mostly share the product type the shopper asked for; a keyboard combo among mice stands out.
+These and the recall position are NaN without a recall order (``RECALL_ORDER``).
 """
 
 from __future__ import annotations
@@ -35,10 +43,26 @@ FEATURES: tuple[str, ...] = (
     "brand_match",
     "query_terms",
     "translation_confidence",
+    "e5_cos_translation",
+    "e5_cos_translation_minus_best",
+    "use_cos_translation",
+    "use_cos_translation_minus_best",
+    "e5_top_sim",
+    "e5_top_sim_minus_best",
+    "e5_centroid_cos",
+    "e5_centroid_cos_minus_best",
+    "use_top_sim",
+    "use_top_sim_minus_best",
+    "use_centroid_cos",
+    "use_centroid_cos_minus_best",
     "recall_position",
 )
-#: the feature that is missing (NaN) when the documents do not come in recall order
+#: the recall position (last)
 POSITION = FEATURES.index("recall_position")
+#: the features that are missing (NaN) when the documents do not come in recall order
+RECALL_ORDER: tuple[int, ...] = (*range(FEATURES.index("e5_top_sim"), POSITION), POSITION)
+#: how many of the recall's first documents ``*_top_sim`` compares with
+TOP = 5
 
 BM25_K1 = 1.2
 BM25_B = 0.75
@@ -81,6 +105,20 @@ def _minus_best(values: np.ndarray) -> np.ndarray:
     return values - values.max() if values.size else values
 
 
+def recall_votes(vectors: np.ndarray, ranks: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Each document's mean cosine to the recall's first ``TOP`` documents other than itself,
+    and its cosine to the recall's centroid weighted 1/log2(rank+2). ``vectors``: unit rows;
+    ``ranks``: each row's place in the recall order (0 = first)."""
+    n = len(vectors)
+    sim = vectors @ vectors.T
+    top = ranks < TOP
+    others = np.full(n, top.sum(), dtype=np.float32) - top
+    top_sim = (sim[:, top].sum(axis=1) - np.where(top, np.diag(sim), 0.0)) / np.maximum(others, 1)
+    centroid = (vectors / np.log2(ranks + 2.0)[:, None]).sum(axis=0)
+    centroid /= max(float(np.linalg.norm(centroid)), 1e-12)
+    return top_sim.astype(np.float32), (vectors @ centroid).astype(np.float32)
+
+
 def window_features(
     query: QueryView,
     docs: Sequence[ProductText],
@@ -89,17 +127,27 @@ def window_features(
     idf: Callable[[str], float],
     brands: frozenset[str],
     positions: Sequence[int] | None,
+    e5_cos_translation: np.ndarray | None = None,
+    use_cos_translation: np.ndarray | None = None,
+    doc_vectors: tuple[np.ndarray, np.ndarray] | None = None,
 ) -> np.ndarray:
     """``(len(docs), len(FEATURES))`` float32; ``positions``: each document's place in the
-    recall order (0 = first), None when unknown (the feature is then NaN)."""
+    recall order (0 = first), None when unknown (``RECALL_ORDER`` features are then NaN).
+    ``*_cos_translation``: the cosines of the query's translation (default: the query's);
+    ``doc_vectors``: the documents' e5 and USE unit vectors, for the recall votes."""
     n = len(docs)
     out = np.full((n, len(FEATURES)), np.nan, dtype=np.float32)
     if n == 0:
         return out
-    out[:, 0] = e5_cos
-    out[:, 1] = _minus_best(np.asarray(e5_cos, dtype=np.float32))
-    out[:, 2] = use_cos
-    out[:, 3] = _minus_best(np.asarray(use_cos, dtype=np.float32))
+    for name, cos in (
+        ("e5_cos", e5_cos),
+        ("use_cos", use_cos),
+        ("e5_cos_translation", e5_cos if e5_cos_translation is None else e5_cos_translation),
+        ("use_cos_translation", use_cos if use_cos_translation is None else use_cos_translation),
+    ):
+        values = np.asarray(cos, dtype=np.float32)
+        out[:, FEATURES.index(name)] = values
+        out[:, FEATURES.index(name + "_minus_best")] = _minus_best(values)
 
     q = query.terms
     q_idf = {t: idf(t) for t in q}
@@ -129,6 +177,13 @@ def window_features(
     out[:, 11] = query.confidence
     if positions is not None:
         out[:, POSITION] = np.asarray(positions, dtype=np.float32)
+        if doc_vectors is not None:
+            ranks = np.argsort(np.argsort(np.asarray(positions), kind="stable"), kind="stable")
+            for prefix, vectors in zip(("e5", "use"), doc_vectors, strict=True):
+                top_sim, centroid_cos = recall_votes(np.asarray(vectors, np.float32), ranks)
+                for name, values in (("top_sim", top_sim), ("centroid_cos", centroid_cos)):
+                    out[:, FEATURES.index(f"{prefix}_{name}")] = values
+                    out[:, FEATURES.index(f"{prefix}_{name}_minus_best")] = _minus_best(values)
     return out
 
 

@@ -167,7 +167,8 @@ def test_recall_positions_are_used_when_given(client: FlaskClient) -> None:
 
 def test_the_k_nn_legs_query_embedding_is_reused_by_the_rerank(client: FlaskClient) -> None:
     """A search embeds its query for the k-NN leg (``/v1/embeddings``, ``input_type`` query),
-    then reranks: the rerank reads that e5 vector instead of encoding the query again."""
+    then reranks: the rerank reads that e5 vector instead of encoding the query again. Its
+    English translation's vector is encoded once (a miss), then read from the cache too."""
     query = "kabellose Tastatur mit Ziffernblock"
     query_hits = 'sidecar_vector_cache_hits_total{model="multilingual-e5-small#query"}'
     query_misses = 'sidecar_vector_cache_misses_total{model="multilingual-e5-small#query"}'
@@ -177,7 +178,11 @@ def test_the_k_nn_legs_query_embedding_is_reused_by_the_rerank(client: FlaskClie
     r = client.post("/v1/rerank", json={"query": query, "documents": [KEYBOARD, MOUSE]})
     assert r.status_code == 200
     assert metric(client, query_hits) == hits + 1
-    assert metric(client, query_misses) == misses
+    assert metric(client, query_misses) == misses + 1  # the translation's
+    r = client.post("/v1/rerank", json={"query": query, "documents": [MOUSE, KEYBOARD]})
+    assert r.status_code == 200
+    assert metric(client, query_hits) == hits + 3
+    assert metric(client, query_misses) == misses + 1
 
 
 def test_a_cached_query_vector_is_the_one_the_ranker_computes(client: FlaskClient) -> None:
