@@ -157,3 +157,21 @@ def test_the_recall_votes_single_out_the_odd_product() -> None:
     plain = window_features(*args, None, doc_vectors=(vectors, vectors))
     assert np.isnan(plain[:, list(RECALL_ORDER)]).all()
     assert not np.isnan(plain[:, col("e5_cos_translation")]).any()
+
+
+def test_small_pages_get_votes_without_nan() -> None:
+    for n in (1, 2, 3):
+        docs = [parse(section(MOUSE))] * n
+        vectors = unit([[1.0, 0.1 * i, 0.0] for i in range(n)])
+        cos = np.full(n, 0.5, np.float32)
+        x = window_features(
+            query_view("mouse", "mouse", 1.0),
+            docs,
+            cos,
+            cos,
+            lambda word: 1.0,
+            frozenset(),
+            list(range(n)),
+            doc_vectors=(vectors, vectors),
+        )
+        assert not np.isnan(x[:, list(RECALL_ORDER)]).any(), n
