@@ -2,7 +2,8 @@
 
 1. ``python -m stack --chorus --limit 0``: the stack of ``make run`` with all 19,406
    products (reused when already loaded; the first load embeds the catalog, minutes);
-2. ``eval-search run`` with the dev queries in six languages and all three judgment files,
+2. ``eval-search run`` with the dev queries in six languages, the three shared judgment files
+   and this project's rounds 3 to 6 (``evaluation/judgments``),
    the default configurations (``evaluation/configs/default.json``), into
    ``benchmarks/results/relevance-latest/`` (report.md, PNG plots, results.json).
 
@@ -28,8 +29,13 @@ DEV_SET = [
     "--judgments", str(CHORUS / "judgments.jsonl"),
     "--judgments", str(CHORUS / "judgments_extra.jsonl"),
     "--judgments", str(CHORUS / "judgments_extra2.jsonl"),
-    # this project's round 3: the unjudged top 10 of the translated searches, rated
+    # this project's rounds: 3, the unjudged top 10 of the translated searches; 4, every slot
+    # of the hybrid's 20-hit rerank windows; 5, the lgbm-v3 rerank's top 10 on a subset; 6, the
+    # unjudged top 10 of every configuration of this report (OpenSearch 3.6.0, lgbm-v3)
     "--judgments", str(ROOT / "evaluation" / "judgments" / "chorus_dev_round3.jsonl"),
+    "--judgments", str(ROOT / "evaluation" / "judgments" / "chorus_dev_round4.jsonl"),
+    "--judgments", str(ROOT / "evaluation" / "judgments" / "chorus_dev_round5.jsonl"),
+    "--judgments", str(ROOT / "evaluation" / "judgments" / "chorus_dev_round6.jsonl"),
 ]  # fmt: skip
 
 

@@ -7,7 +7,7 @@ report.
         --queries queries.jsonl --queries queries_xl_dev.tsv \\
         --judgments judgments.jsonl --judgments judgments_extra.jsonl \\
         --judgments judgments_extra2.jsonl \\
-        --lists benchmarks/results/relevance-latest/results.json \\
+        --lists benchmarks/results/relevance-2.19.1-lgbm-v1/results.json \\
         --out sidecar/ranker/models/lgbm-v3.txt
 
 Window: each list's first ``--window`` hybrid hits (the page the rerank processor sends);

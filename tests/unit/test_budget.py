@@ -36,7 +36,7 @@ def test_the_recipe_numbers_of_the_findings() -> None:
 
 
 def test_the_default_keeps_todays_cpu_rerank() -> None:
-    """hybrid+rerank on the CPU: p99 7.3 s at concurrency 4 (relevance-latest report)."""
+    """hybrid+rerank on the CPU: p99 7.3 s at concurrency 4 (relevance-2.19.1-lgbm-v1 report)."""
     got = budget.DEFAULT
     assert got.sidecar_deadline_s >= 7.3
     assert got.read_timeout_s < budget.POOL_ACQUIRE_TIMEOUT_S
