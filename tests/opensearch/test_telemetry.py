@@ -55,6 +55,11 @@ def find(client: Any, timeout: float = 30.0, **match: Any) -> list[dict[str, Any
     deadline = time.monotonic() + timeout
     while True:
         if client.indices.exists(index=f"{TELEMETRY}-*"):
+            # the writer's first record creates the index: its shard may not have started
+            # yet, and a search then answers 503 (all shards failed)
+            client.cluster.health(  # the server waits up to its default 30 s
+                index=f"{TELEMETRY}-*", wait_for_status="yellow", request_timeout=40
+            )
             client.indices.refresh(index=f"{TELEMETRY}-*")
             res = client.search(index=f"{TELEMETRY}-*", body={"query": query, "size": 100})
             hits = res["hits"]["hits"]
