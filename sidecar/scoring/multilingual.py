@@ -9,7 +9,9 @@ that packs each language's text behind a marker::
     [[zh]] 罗技 M185 无线光电鼠标 灰色 ...
 
 The sidecar unpacks it and scores the section in the query's language, else English,
-else the first one: one pair per product, whatever number of languages it carries.
+else the first one: one pair per product, whatever number of languages it carries. A
+reranker that reads one language (the learned ranker reads English: its features match the
+query's English translation) gets that section first.
 A document without markers is scored as it is.
 """
 
@@ -49,12 +51,16 @@ def unpack(text: str) -> dict[str, str] | None:
     return out or None
 
 
-def choose(text: str, query_language: str | None) -> tuple[str, str | None]:
-    """The text to score for ``query_language`` and the language it is in."""
+def choose(
+    text: str, query_language: str | None, reader_language: str | None = None
+) -> tuple[str, str | None]:
+    """The text to score for ``query_language`` and the language it is in: the section in
+    ``reader_language`` first when the reranker reads one language (the learned ranker:
+    English), then the query's, then English, then the first."""
     sections = unpack(text)
     if not sections:
         return text, None
-    for lang in (query_language, DEFAULT):
+    for lang in (reader_language, query_language, DEFAULT):
         if lang and lang in sections:
             return sections[lang], lang
     lang, body = next(iter(sections.items()))

@@ -1,7 +1,7 @@
 """The rerank pipeline behind ``/v1/rerank`` and ``/rerank``: check the request, localize
-(each packed document's section in the query's language), choose the instruction, score
-(with order-keeping fallback scores when the model cannot answer in time), blend with the
-recall order, rank.
+(each packed document's section in the query's language, or in the one the reranker reads),
+choose the instruction, score (with order-keeping fallback scores when the model cannot
+answer in time), blend with the recall order, rank.
 
 ``RerankService.rerank`` returns a ``RerankResult`` and tells its listeners about every
 call that reached the model (``RerankEvent``): the telemetry writer is one, when a cluster
@@ -105,12 +105,22 @@ Listener = Callable[[RerankEvent], None]
 # -- the pure steps ---------------------------------------------------------------------------
 
 
-def localize(documents: Sequence[str], language: str | None) -> list[str]:
-    """Each packed document's section in ``language`` (see ``scoring.multilingual``);
-    documents without sections as they are."""
+def localize(
+    documents: Sequence[str], language: str | None, reader_language: str | None = None
+) -> list[str]:
+    """Each packed document's section in ``language`` (see ``scoring.multilingual``), or
+    first in ``reader_language`` when the reranker reads one; documents without sections as
+    they are."""
     if not any(unpack(d) for d in documents):
         return list(documents)
-    return [choose(d, language)[0] for d in documents]
+    return [choose(d, language, reader_language)[0] for d in documents]
+
+
+def reader_language(reranker: object) -> str | None:
+    """The language whose section of a packed document a reranker reads before the query's:
+    its ``document_language`` (the learned ranker: English, the language its features match
+    the query's translation in and it was trained on), else None."""
+    return getattr(reranker, "document_language", None)
 
 
 def ranked(scores: Sequence[float]) -> list[int]:
@@ -189,7 +199,7 @@ class RerankService:
         return instruction_for(language, self.instructions, self.settings.default_instruction)
 
     def _run(self, call: RerankCall, language: str | None, deadline: float) -> RerankResult:
-        texts = localize(call.documents, language)
+        texts = localize(call.documents, language, reader_language(self.engine.reranker))
         instruction = self.instruction(call.instruction, language)
         positions = list(range(len(texts))) if call.in_recall_order else None
         out, fallback = self._score(
