@@ -249,11 +249,11 @@ def main(argv: Sequence[str] | None = None) -> int:
                 put += 1
         log.info("e5 vectors from %s: %d of %d products", args.cluster, put, len(texts))
     windows: list[Window] = []
+    reads = LearnedReranker.document_language  # the sections the served ranker reads
     for n, key in enumerate(keys):
         q = queries[key]
         docs = lists[key]
         win = [d for d in docs[: args.window] if d in texts]
-        reads = LearnedReranker.document_language  # the sections the served ranker reads
         sections = [choose(texts[d], q.language, reads)[0] for d in win]
         x, _ = featurizer.features(q.text, q.language, sections, list(range(len(win))), cache)
         qrels = judgments.qrels.get(q.id, {})
