@@ -26,9 +26,11 @@ from typing import Any
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from evaluation.metrics import bootstrap_ci, randomization_test  # noqa: E402
+from evaluation.metrics import compare as compare_paired  # noqa: E402
 
 METRICS = ("nDCG@10", "nDCG@10'")
+#: eval-search's defaults (``--resamples``, ``--seed``)
+RESAMPLES, SEED = 10_000, 0
 
 
 def load(path: Path) -> dict[str, Any]:
@@ -53,15 +55,22 @@ def paired(
     return keys, a, b
 
 
-def summary(diffs: list[float], a: list[float], b: list[float]) -> dict[str, Any]:
-    lo, hi = bootstrap_ci(diffs)
+def summary(
+    a: dict[str, dict[str, float]], b: dict[str, dict[str, float]], keys: list[str], metric: str
+) -> dict[str, Any]:
+    """After − before over ``keys``: eval-search's own paired comparison (``metrics.compare``:
+    the mean, a bootstrap interval, the randomization test's p), and who went up or down."""
+    before = {k: a[k][metric] for k in keys}
+    after = {k: b[k][metric] for k in keys}
+    c = compare_paired("after", after, "before", before, keys, metric, RESAMPLES, SEED)
+    diffs = [after[k] - before[k] for k in keys]
     return {
-        "queries": len(diffs),
-        "before": sum(a) / len(a),
-        "after": sum(b) / len(b),
-        "difference": sum(diffs) / len(diffs),
-        "ci95": [lo, hi],
-        "p": randomization_test(b, a),
+        "queries": c.n,
+        "before": sum(before.values()) / len(keys),
+        "after": sum(after.values()) / len(keys),
+        "difference": c.delta,
+        "ci95": [c.lo, c.hi],
+        "p": c.p,
         "up": sum(d > 1e-9 for d in diffs),
         "down": sum(d < -1e-9 for d in diffs),
     }
@@ -79,14 +88,7 @@ def compare(
         groups: dict[str, list[str]] = {"all": usable}
         for k in usable:
             groups.setdefault(language.get(k, "?"), []).append(k)
-        out["metrics"][metric] = {
-            group: summary(
-                [b[k][metric] - a[k][metric] for k in ks],
-                [a[k][metric] for k in ks],
-                [b[k][metric] for k in ks],
-            )
-            for group, ks in groups.items()
-        }
+        out["metrics"][metric] = {group: summary(a, b, ks, metric) for group, ks in groups.items()}
     first = METRICS[0]
     moved = sorted(keys, key=lambda k: -abs(b[k][first] - a[k][first]))[:moves]
     out["moved"] = [
